@@ -1,0 +1,101 @@
+"""``dlbuild`` command line: a thin click adapter over the Python API.
+
+Exit codes: 0 success, 1 runtime failure, 2 spec or usage error (click's own usage errors are 2
+too). TensorFlow is imported inside command bodies only, so ``--help`` and ``validate`` start in
+a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import wraps
+
+import click
+
+from builder.errors import SpecError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's C++ start-up chatter
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn):
+    """Turn :class:`SpecError` into its located report and exit 2; run-directory problems exit 1."""
+
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        from builder.rundir import RunDirError
+
+        try:
+            return fn(*args, **kwargs)
+        except SpecError as err:
+            _fail(err.format(), 2)
+        except RunDirError as err:
+            _fail(f"dlbuild: error: {err}", 1)
+        except KeyboardInterrupt:
+            _fail("dlbuild: interrupted; continue with --resume", 130)
+
+    return wrapper
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dlbuild")
+    except PackageNotFoundError:  # running from a source checkout
+        return "0+unknown"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), prog_name="dlbuild")
+def main() -> None:
+    """dlbuild: one YAML spec → a Keras model, trained, tuned and exported."""
+
+
+set_option = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
+                          help="Override a spec value, e.g. --set fit.epochs=3 (repeatable).")
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@set_option
+@handle_errors
+def validate(spec: str, overrides: tuple) -> None:
+    """Check SPEC and report every problem as file:line:col (no TensorFlow import)."""
+    from builder.spec import load_spec
+
+    s = load_spec(spec, overrides)
+    n = len(s.topology.nodes)
+    extra = f", {len(s.spaces)} hyperparameter(s)" if s.spaces else ""
+    click.echo(f"{spec}: ok ({n} layers{extra})")
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/<name>/<timestamp>).")
+@click.option("--runs-root", default="runs", show_default=True, type=click.Path(file_okay=False),
+              help="Where new run directories are created.")
+@set_option
+@click.option("--epochs", type=click.IntRange(min=1), help="Override fit.epochs.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run (--out, or the latest unfinished one).")
+@click.option("-q", "--quiet", is_flag=True, help="No per-epoch progress bar.")
+@handle_errors
+def fit(spec: str, out: str | None, runs_root: str, overrides: tuple, epochs: int | None, resume: bool,
+        quiet: bool) -> None:
+    """Train SPEC and write a run directory."""
+    from builder.spec import load_spec
+
+    s = load_spec(spec, overrides)
+    from builder.train import fit as run_fit
+
+    run_fit(s, run_dir=out, runs_root=runs_root, resume=resume, epochs=epochs,
+            verbose=0 if quiet else None, log=click.echo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

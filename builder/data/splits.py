@@ -1,0 +1,97 @@
+"""Train/validation/test splitting of :class:`builder.data.sources.Arrays` (no TensorFlow).
+
+Splits are index-based (``sklearn.model_selection.train_test_split`` on ``arange(n)``), so a dict of
+named input arrays is split consistently, and deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from builder.data.sources import Arrays
+from builder.errors import Collector, Diagnostic, SpecError
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Data ready for ``fit``/``evaluate``.
+
+    Attributes:
+        train, test: ``(x, y)`` -- x an array (n, ...) or ``{input_name: array}``, y (n,) or (n, k).
+        val: ``(x, y)`` or None when ``validation_split`` is 0.
+        class_names, task: copied from :class:`Arrays`.
+    """
+
+    train: tuple
+    val: tuple | None
+    test: tuple
+    class_names: tuple[str, ...] | None
+    task: str
+
+
+def take(x, idx: np.ndarray):
+    """Rows ``idx`` of an array, or of every array of a ``{name: array}`` dict."""
+    return {k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx]
+
+
+def _split(y: np.ndarray, fraction: float, seed: int, stratify: bool, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (keep, held_out) of ``y``; stratified when asked and possible, else plain random."""
+    idx = np.arange(len(y))
+    if stratify:
+        try:
+            return tuple(train_test_split(idx, test_size=fraction, random_state=seed, stratify=y))
+        except ValueError as exc:  # a class with < 2 members, or fewer held-out rows than classes
+            warnings.warn(f"Could not stratify the {what} split ({exc}); splitting at random instead.",
+                          stacklevel=3)
+    try:
+        return tuple(train_test_split(idx, test_size=fraction, random_state=seed))
+    except ValueError as exc:
+        raise SpecError(Diagnostic(
+            f"Cannot hold out {fraction} of {len(y)} samples as {what} data: {exc}",
+            ("data", f"{what}_split"))) from None
+
+
+def split_arrays(arrays: Arrays, *, validation_split: float, test_split: float, seed: int,
+                 stratify: bool = True) -> Splits:
+    """Split ``arrays`` into train / validation / test.
+
+    The test set is the source's official test split when it has one (``test_split`` is then
+    ignored); otherwise ``test_split`` of all samples is held out. Then ``validation_split`` of the
+    remaining training samples is held out as validation (None when 0). Fractions are in [0, 1).
+
+    For classification with ``stratify`` the splits keep class proportions
+    (``train_test_split(stratify=y)``); when that is impossible (a class with a single sample, or
+    fewer held-out samples than classes) a ``UserWarning`` is issued and the split is unstratified.
+    Same ``seed`` -> same splits.
+
+    Raises:
+        SpecError: a fraction outside [0, 1) at ``("data", "validation_split"|"test_split")``; a source
+            without official test split and ``test_split`` 0; too few samples for a split.
+    """
+    errs = Collector()
+    for name, value in (("validation_split", validation_split), ("test_split", test_split)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            errs.error(f"`{name}` must be a fraction in [0, 1); received {value!r}.", ("data", name))
+    has_test = arrays.x_test is not None and arrays.y_test is not None
+    if not has_test and not errs.diagnostics and test_split == 0:
+        errs.error(f"'{arrays.name}' has no official test split, so `test_split` must be > 0 "
+                   "(e.g. 0.2); received 0.", ("data", "test_split"))
+    errs.raise_if_any()
+    strat = stratify and arrays.task == "classification"
+    x, y = arrays.x_train, arrays.y_train
+    if has_test:
+        test = (arrays.x_test, arrays.y_test)
+    else:
+        keep, held = _split(y, test_split, seed, strat, "test")
+        test = (take(x, held), y[held])
+        x, y = take(x, keep), y[keep]
+    val = None
+    if validation_split > 0:
+        keep, held = _split(y, validation_split, seed, strat, "validation")
+        val = (take(x, held), y[held])
+        x, y = take(x, keep), y[keep]
+    return Splits((x, y), val, test, arrays.class_names, arrays.task)

@@ -1,0 +1,143 @@
+"""Located spec errors: one ``Diagnostic`` per problem, one ``SpecError`` per spec.
+
+Every problem dlbuild finds in a spec is a :class:`Diagnostic` that names the *spec path* of the
+offending value (``("model", "layers", 3, "dense", "unit")``) rather than a position. Positions
+live beside the data in :class:`builder.source.Source` and are looked up only when an error is
+reported (the approach of `encode/typesystem`: keep positions out of the data model).
+
+The report format is GNU style, which editors and CI annotators parse::
+
+    specs/cnn.yaml:14:15: error: Dense() has no argument 'unit'; did you mean 'units'?
+       14 |     - dense: {unit: 10, activation: softmax}
+          |               ^
+
+No TensorFlow import here: ``dlbuild validate`` must stay fast.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from builder.source import Source
+
+Path = tuple  # a spec path: keys (str) and list indices (int)
+
+
+def format_path(path: Sequence) -> str:
+    """Render a spec path the way a user writes it in ``--set``: ``model.layers[3].dense.units``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def did_you_mean(name: object, candidates: Iterable[str]) -> str:
+    """Return ``"; did you mean 'x'?"`` for the closest candidate, or ``""`` when none is close.
+
+    Matching ignores case and underscores (``batchnorm`` finds ``batch_normalization``'s
+    neighbours the same way Keras names differ only by style) and uses ``difflib``'s ratio with
+    its default 0.6 cutoff.
+    """
+    if not isinstance(name, str):
+        return ""
+    cands = list(dict.fromkeys(candidates))
+    norm = {c.lower().replace("_", ""): c for c in cands}
+    key = name.lower().replace("_", "")
+    for probe, pool in ((key, list(norm)), (name, cands)):
+        match = difflib.get_close_matches(probe, pool, n=1)
+        if match:
+            return f"; did you mean '{norm.get(match[0], match[0])}'?"
+    prefixed = [c for c in cands if c.lower().startswith(key[:4])] if len(key) >= 4 else []
+    return f"; did you mean '{prefixed[0]}'?" if len(prefixed) == 1 else ""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem in a spec.
+
+    Attributes:
+        message: What is wrong, in Keras's voice: what was expected and what was received.
+        path: Spec path of the offending value; ``()`` is the whole document.
+        at: ``"value"`` points at the value, ``"key"`` at its key (unknown or duplicate keys).
+        line, column: 1-based explicit position, used when no path applies (YAML syntax errors).
+        origin: Where the text came from when it is not the spec file (``"--set"``).
+        quote: The text to quote under the message when ``origin`` is set.
+    """
+
+    message: str
+    path: Path = ()
+    at: str = "value"
+    line: int | None = None
+    column: int | None = None
+    origin: str | None = None
+    quote: str | None = None
+
+
+class SpecError(Exception):
+    """A spec (or a ``--set`` override) has one or more problems.
+
+    Raised with *all* problems found, so the user fixes them in one pass. ``str(err)`` is the full
+    located report; the CLI prints it and exits with code 2.
+    """
+
+    def __init__(self, diagnostics: Diagnostic | Iterable[Diagnostic], source: "Source | None" = None):
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        self.source = source
+        super().__init__(self.format())
+
+    def with_source(self, source: "Source") -> "SpecError":
+        """Return the same error bound to ``source`` (for locating paths), unless already bound."""
+        return self if self.source is not None else SpecError(self.diagnostics, source)
+
+    def located(self) -> list[tuple[str, int, int, str, str]]:
+        """Return ``(file, line, column, message, quoted_line)`` per diagnostic, sorted by position."""
+        rows = []
+        for d in self.diagnostics:
+            if self.source is not None:
+                rows.append(self.source.locate(d))
+            else:
+                rows.append((d.origin or "<spec>", d.line or 0, d.column or 0, d.message, d.quote or ""))
+        # Stable sort: problems of one line keep the order in which they were found.
+        return sorted(rows, key=lambda r: (r[0] != (self.source.filename if self.source else ""), r[1], r[2]))
+
+    def format(self) -> str:
+        """The full report: a count header, then one GNU-style entry per problem with a caret."""
+        rows = self.located()
+        name = self.source.filename if self.source is not None else "spec"
+        n = len(rows)
+        out = [f"{name}: {n} error{'s' if n != 1 else ''}"] if n > 1 else []
+        for file, line, col, msg, quoted in rows:
+            out.append(f"{file}:{line}:{col}: error: {msg}" if line else f"{file}: error: {msg}")
+            if quoted:
+                gutter = f"{line:>5} | "
+                out.append(gutter + quoted)
+                out.append(" " * (len(gutter) - 2) + "| " + " " * max(col - 1, 0) + "^")
+        return "\n".join(out)
+
+
+@dataclass
+class Collector:
+    """Accumulates diagnostics during a pass so that every problem is reported at once."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, message: str, path: Path = (), at: str = "value") -> None:
+        """Record a problem at ``path`` (see :class:`Diagnostic`)."""
+        self.diagnostics.append(Diagnostic(message, tuple(path), at))
+
+    def extend(self, err: SpecError) -> None:
+        """Absorb the diagnostics of a nested pass."""
+        self.diagnostics.extend(err.diagnostics)
+
+    def raise_if_any(self, source: "Source | None" = None) -> None:
+        """Raise :class:`SpecError` with everything collected, if anything was."""
+        if self.diagnostics:
+            raise SpecError(self.diagnostics, source)

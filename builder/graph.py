@@ -1,0 +1,106 @@
+"""Expanded topology → ``keras.Model`` with the functional API (imports Keras).
+
+Each layer is constructed and called "at" its YAML location: an exception Keras raises while
+constructing a layer (a bad argument value) or calling it on its symbolic inputs (a shape
+mismatch) becomes a :class:`SpecError` at the line of the item that caused it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+from builder import objects
+from builder.errors import Collector, SpecError
+from builder.registry import catalog
+from builder.spec import Spec
+
+_KERAS_NOISE = re.compile(r"\s*(Arguments received by .*|Call arguments received by .*)$", re.S)
+
+
+def _message(exc: Exception) -> str:
+    """Keras's error text, first paragraph only (the 'Arguments received' dump is noise here)."""
+    text = _KERAS_NOISE.sub("", str(exc)).strip()
+    text = re.sub(r"^Exception encountered when calling .*?\.\n+", "", text, flags=re.S).strip()
+    return " ".join(text.split("\n\n")[0].split()) or type(exc).__name__
+
+
+def _takes_list(layer) -> bool:
+    """Whether ``layer.call`` takes its inputs as one list (merge layers, Attention) rather than
+    as separate positional tensors (MultiHeadAttention's query, value, key)."""
+    try:
+        params = list(inspect.signature(layer.call).parameters)
+    except (TypeError, ValueError):
+        return True
+    return bool(params) and params[0] == "inputs"
+
+
+def build_model(spec: Spec):
+    """Build the Keras model of ``spec`` (search spaces already resolved).
+
+    Returns:
+        A ``keras.Model`` named after the spec, with one ``keras.Input`` per ``model.inputs``
+        entry (shape ``(batch, *shape)``) and the outputs named in ``model.outputs``.
+
+    Raises:
+        SpecError: every layer that Keras refuses to construct or to call, at its item's line
+            (Keras's own message, e.g. a shape mismatch, is kept).
+    """
+    import keras
+
+    cat = catalog()
+    out = Collector()
+    tensors = {}
+    for name, inp in spec.topology.inputs.items():
+        tensors[name] = keras.Input(shape=inp.shape, dtype=inp.dtype, name=name, sparse=inp.sparse,
+                                    ragged=inp.ragged)
+    for node in spec.topology.nodes:
+        if any(i not in tensors for i in node.inputs):
+            continue  # an upstream layer already failed and was reported
+        where = f" ({node.context})" if node.context else ""
+        entry = cat.lookup("layer", node.layer)
+        try:
+            layer = entry.load()(name=node.name, **objects.build_args(entry, node.args, cat))
+        except Exception as exc:  # Keras validates argument values in constructors
+            out.error(f"{entry.display}: {_message(exc)}{where}", node.path, at="key")
+            continue
+        args = [tensors[i] for i in node.inputs]
+        try:
+            if len(args) > 1 and _takes_list(layer):
+                tensors[node.name] = layer(args, **node.call)
+            else:
+                tensors[node.name] = layer(*args, **node.call)
+        except Exception as exc:  # shape and dtype mismatches surface when the layer is called
+            shapes = ", ".join(str(tuple(t.shape)) for t in args)
+            out.error(f"{entry.display} cannot be applied to input shape {shapes}: {_message(exc)}{where}",
+                      node.path, at="key")
+    out.raise_if_any(spec.source)
+    outputs = [tensors[n] for n in spec.topology.outputs]
+    inputs = [tensors[n] for n in spec.topology.inputs]
+    return keras.Model(inputs=inputs if len(inputs) > 1 else inputs[0],
+                       outputs=outputs if len(outputs) > 1 else outputs[0], name=spec.name)
+
+
+def build_compile_args(spec: Spec) -> dict:
+    """``Model.compile`` keyword arguments from the ``compile`` section (objects constructed)."""
+    cat = catalog()
+    comp = spec.compile
+    loss = comp["loss"]
+    outputs = spec.topology.outputs
+    if isinstance(loss, dict) and len(outputs) > 1 and all(k in outputs for k in loss):
+        loss = {k: objects.build("loss", v, cat) for k, v in loss.items()}
+    else:
+        loss = objects.build("loss", loss, cat)
+    metrics = comp.get("metrics") or []
+    if isinstance(metrics, dict):
+        metrics = {k: [objects.build("metric", m, cat) for m in v] for k, v in metrics.items()}
+    else:
+        metrics = [objects.build("metric", m, cat) for m in metrics]
+    return {
+        "optimizer": objects.build("optimizer", comp["optimizer"], cat),
+        "loss": loss,
+        "metrics": metrics,
+        "loss_weights": comp.get("loss_weights"),
+        "jit_compile": comp.get("jit_compile", "auto"),
+        "steps_per_execution": comp.get("steps_per_execution", 1),
+    }

@@ -1,0 +1,152 @@
+"""Run directories: layout, state, atomic writes (no TensorFlow).
+
+A run directory (ARCHITECTURE.md §3) holds::
+
+    run.json             state (running | interrupted | failed | completed), spec name, times
+    spec.resolved.yaml   the exact spec that ran: overrides and defaults applied
+    model.keras          the trained model (written atomically)
+    history.csv          one row per epoch, each epoch exactly once even across --resume
+    metrics.json         {"test": {...}, "val": {...}, "params": N, "epochs": N, "fit_seconds": s}
+    tensorboard/         TensorBoard logs (tensorboard --logdir runs/)
+    backup/              Keras BackupAndRestore state while a run is unfinished
+
+Every file is written to a temporary name in the same directory, flushed, fsynced and renamed,
+so a finished artifact is either complete or absent (POSIX ``rename`` is atomic).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+import yaml
+
+STATES = ("running", "interrupted", "failed", "completed")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds.
+
+    The temporary name keeps ``path``'s suffix (Keras checks ``.keras``/``.tflite`` suffixes).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    os.unlink(tmp)  # writers such as Keras create the file themselves
+    try:
+        yield Path(tmp)
+        if Path(tmp).is_file():
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.isdir(tmp):
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=False, default=float) + "\n")
+
+
+def dump_yaml(values: dict) -> str:
+    """A spec as YAML in section order, readable (block style, no aliases, floats kept exact)."""
+
+    class _Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data):
+            return True
+
+    return yaml.dump(values, Dumper=_Dumper, sort_keys=False, default_flow_style=None, width=100,
+                     allow_unicode=True)
+
+
+class RunDir:
+    """A run directory and its state file.
+
+    Raises:
+        RunDirError: on resume, the directory is not a dlbuild run, belongs to another spec, or
+            has already completed.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @classmethod
+    def new(cls, root: Path, name: str) -> "RunDir":
+        """``root/<name>/<YYYYmmdd-HHMMSS>`` (a suffix is added if that exists already)."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = Path(root) / name / stamp
+        path, i = base, 1
+        while path.exists():
+            path, i = base.with_name(f"{stamp}-{i}"), i + 1
+        return cls(path)
+
+    @classmethod
+    def latest_unfinished(cls, root: Path, name: str) -> "RunDir | None":
+        """The most recent run of ``name`` under ``root`` that did not complete, if any."""
+        runs = sorted((Path(root) / name).glob("*/run.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for state_file in runs:
+            run = cls(state_file.parent)
+            if run.state().get("state") != "completed":
+                return run
+        return None
+
+    def file(self, name: str) -> Path:
+        """Path of a file inside the run directory."""
+        return self.path / name
+
+    def state(self) -> dict:
+        """Contents of ``run.json`` (``{}`` when absent or unreadable)."""
+        try:
+            return json.loads(self.file("run.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def set_state(self, state: str, **extra) -> None:
+        """Record ``state`` (one of :data:`STATES`) and extra fields in ``run.json``, atomically."""
+        assert state in STATES
+        data = {**self.state(), **extra, "state": state, "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        write_json(self.file("run.json"), data)
+
+    def check_resumable(self, name: str) -> None:
+        """Refuse to resume a directory that is foreign or complete (see :class:`RunDirError`)."""
+        st = self.state()
+        if not st:
+            raise RunDirError(f"{self.path} is not a dlbuild run directory (no run.json); "
+                              "resume takes a directory that 'dlbuild fit' created")
+        if st.get("spec_name") != name:
+            raise RunDirError(f"{self.path} is a run of '{st.get('spec_name')}', not of '{name}'")
+        if st.get("state") == "completed":
+            raise RunDirError(f"{self.path} has already completed; start a new run instead of --resume")
+
+    def prepare(self) -> None:
+        """Create the directory and check that it is writable before any training starts."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-test"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as exc:
+            raise RunDirError(f"cannot write the run directory {self.path}: {exc.strerror or exc}") from None
+
+
+class RunDirError(Exception):
+    """A run directory cannot be used (unwritable, foreign, or already completed)."""

@@ -1,0 +1,335 @@
+"""Plain values → a typed, frozen, fully checked :class:`Spec` (no TensorFlow).
+
+``load_spec`` is the front door: read YAML (:mod:`builder.source`), apply ``--set`` overrides,
+find search spaces (:mod:`builder.hparams`), resolve them (to defaults for ``fit``), check every
+section, expand the model graph (:mod:`builder.topology`), and raise one :class:`SpecError` with
+*every* problem, sorted by line.
+
+The section fields below are the spec language's contract (ARCHITECTURE.md §2); their defaults
+are Keras's own (``Model.compile``/``Model.fit``) unless a comment says otherwise.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from builder import hparams, objects
+from builder.errors import Collector, SpecError, did_you_mean
+from builder.registry import Catalog, catalog
+from builder.source import Source, apply_overrides, load
+from builder.topology import Topology, expand
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a section: accepted Python types, default, allowed values, a range check."""
+
+    types: tuple
+    default: Any = None
+    choices: tuple = ()
+    check: Callable[[Any], str | None] | None = None
+    doc: str = ""
+
+
+def _fraction(v):
+    return None if 0 <= v < 1 else "must be in [0, 1)"
+
+
+def _positive(v):
+    return None if v >= 1 else "must be at least 1"
+
+
+NUM = (int, float)
+SECTIONS: dict[str, dict[str, Field] | None] = {
+    # name / seed are scalars; model is checked by builder.topology.
+    "data": {
+        "dataset": Field((str,), doc="bundled dataset name (dlbuild datasets lists them)"),
+        "csv": Field((str,), doc="CSV file with a header row, relative to the spec"),
+        "npz": Field((str,), doc="NumPy .npz file, relative to the spec"),
+        "target": Field((str,), doc="CSV target column (default: the last column)"),
+        "features": Field((list,), doc="CSV feature columns (default: all but the target)"),
+        "x": Field((str, dict), doc="NPZ features array name, or {input_name: array_name} (default: x)"),
+        "y": Field((str,), doc="NPZ target array name (default: y)"),
+        "task": Field((str,), choices=("classification", "regression"), doc="default: inferred from the target"),
+        "validation_split": Field(NUM, 0.1, check=_fraction, doc="fraction of train held out for validation"),
+        "test_split": Field(NUM, 0.2, check=_fraction, doc="fraction held out for test when the source has no test split"),
+        "stratify": Field((bool,), True, doc="stratified splits for classification"),
+        "shuffle_buffer": Field((int,), None, check=_positive, doc="tf.data shuffle buffer (default: the whole train split)"),
+        "cache": Field((bool,), True, doc="cache the decoded dataset in memory after the first epoch"),
+        "max_train_samples": Field((int,), None, check=_positive, doc="use only the first N training samples (smoke runs)"),
+    },
+    "compile": {
+        "optimizer": Field((str, dict), "rmsprop", doc="Keras optimizer item (Keras's default: rmsprop)"),
+        "loss": Field((str, dict), REQUIRED, doc="Keras loss item, or {output_name: loss}"),
+        "metrics": Field((list, dict), [], doc="Keras metric items, or {output_name: [metrics]}"),
+        "loss_weights": Field((list, dict), None),
+        "jit_compile": Field((bool, str), "auto", doc="XLA: true | false | auto"),
+        "steps_per_execution": Field((int,), 1, check=_positive),
+    },
+    "fit": {
+        "epochs": Field((int,), 1, check=_positive),
+        "batch_size": Field((int,), 32, check=_positive, doc="global batch size"),
+        "callbacks": Field((list,), []),
+        "class_weight": Field((str, dict), None, doc="'balanced' (n / (k · count)) or {class: weight}"),
+        "shuffle": Field((bool,), True),
+        "verbose": Field((str, int), "auto", doc="Keras progress: auto | 0 | 1 | 2"),
+        "validation_freq": Field((int,), 1, check=_positive),
+        "steps_per_epoch": Field((int,), None, check=_positive),
+    },
+    "export": {
+        "formats": Field((list,), ["keras"], doc="keras | saved_model | tflite"),
+        "quantization": Field((str,), "none", choices=("none", "float16", "dynamic", "int8", "int8-io")),
+    },
+}
+TOP_LEVEL = ("name", "seed", "data", "model", "compile", "fit", "tune", "export")
+MODEL_KEYS = ("inputs", "layers", "blocks", "outputs")
+EXPORT_FORMATS = ("keras", "saved_model", "tflite")
+DEFAULT_SEED = 1337  # any fixed value: what matters is that a spec without 'seed' is reproducible
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A checked spec, search spaces resolved.
+
+    Attributes:
+        name: Run name (default: the spec file's stem).
+        seed: Seed for Python, NumPy, TensorFlow and the data splits.
+        data, compile, fit, export: Sections with every default filled in (plain dicts).
+        model: The ``model`` section as written (resolved), and ``topology`` its expanded graph.
+        values: The whole resolved document with defaults: what ``spec.resolved.yaml`` holds.
+        spaces: Every search space by hyperparameter name (empty for a concrete spec).
+        source: The parsed file, for locating errors raised later (shape errors, data errors).
+    """
+
+    name: str
+    seed: int
+    data: dict
+    model: dict
+    compile: dict
+    fit: dict
+    export: dict
+    tune: dict
+    topology: Topology
+    values: dict
+    spaces: dict = field(default_factory=dict)
+    source: Source | None = None
+
+    @property
+    def directory(self) -> Path:
+        """Directory that relative paths in the spec resolve against."""
+        return self.source.directory if self.source else Path.cwd()
+
+
+def _type_name(types: tuple) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             list: "a list", dict: "a mapping"}
+    return " or ".join(dict.fromkeys(names[t] for t in types))
+
+
+def check_section(name: str, value: Any, fields: dict[str, Field], out: Collector) -> dict:
+    """Check one section's keys and scalar types; return it with defaults filled in."""
+    path = (name,)
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        out.error(f"'{name}' must be a mapping of settings; received: {value!r}", path)
+        return {k: copy.deepcopy(f.default) for k, f in fields.items() if f.default is not REQUIRED}
+    result = {}
+    for key, v in value.items():
+        if key not in fields:
+            out.error(f"unknown key '{key}' in '{name}'" + did_you_mean(str(key), fields), path + (key,), at="key")
+    for key, f in fields.items():
+        if key not in value:
+            if f.default is REQUIRED:
+                out.error(f"'{name}' needs '{key}'", path)
+            elif f.default is not None:  # unset optional keys stay absent from the resolved spec
+                result[key] = copy.deepcopy(f.default)
+            continue
+        v = value[key]
+        ok_type = v is None and f.default is None or (
+            isinstance(v, f.types) and not (isinstance(v, bool) and bool not in f.types))
+        if not ok_type:
+            out.error(f"'{key}' must be {_type_name(f.types)}; received: {v!r}", path + (key,))
+        elif f.choices and v not in f.choices:
+            out.error(f"'{key}' must be one of {', '.join(f.choices)}; received: {v!r}"
+                      + did_you_mean(v, f.choices), path + (key,))
+        elif f.check and v is not None and isinstance(v, (int, float)) and (msg := f.check(v)):
+            out.error(f"'{key}' {msg}; received: {v!r}", path + (key,))
+        result[key] = v
+    return result
+
+
+def _check_data(data: dict, src: Source | None, out: Collector) -> None:
+    given = [k for k in ("dataset", "csv", "npz") if data.get(k) is not None]
+    if len(given) != 1:
+        out.error("'data' needs exactly one of 'dataset', 'csv' or 'npz'"
+                  + (f"; received {', '.join(given)}" if given else ""), ("data",))
+        return
+    key = given[0]
+    if key == "dataset":
+        from builder.data.bundled import list_datasets  # numpy only
+
+        names = list(list_datasets())
+        if data["dataset"] not in names:
+            out.error(f"unknown dataset '{data['dataset']}'; bundled datasets: {', '.join(names)}"
+                      + did_you_mean(data["dataset"], names), ("data", "dataset"))
+    else:
+        base = src.directory if src else Path.cwd()
+        path = (base / data[key]).resolve()
+        if not path.is_file():
+            out.error(f"data file not found: {path}", ("data", key))
+
+
+def _check_compile(comp: dict, cat: Catalog, out: Collector, output_names: list) -> None:
+    if comp.get("optimizer") is not None:
+        objects.check("optimizer", comp["optimizer"], ("compile", "optimizer"), cat, out)
+    loss = comp.get("loss")
+    if isinstance(loss, dict) and loss and all(k in output_names for k in loss) and len(output_names) > 1:
+        for k, v in loss.items():
+            objects.check("loss", v, ("compile", "loss", k), cat, out)
+    elif loss is not None:
+        objects.check("loss", loss, ("compile", "loss"), cat, out)
+    metrics = comp.get("metrics") or []
+    groups = metrics.items() if isinstance(metrics, dict) else [(None, metrics)]
+    for out_name, items in groups:
+        base = ("compile", "metrics") + ((out_name,) if out_name is not None else ())
+        if out_name is not None and out_name not in output_names:
+            out.error(f"unknown output '{out_name}'" + did_you_mean(out_name, output_names), base, at="key")
+        if not isinstance(items, list):
+            out.error("metrics must be a list of metric items", base)
+            continue
+        for i, m in enumerate(items):
+            objects.check("metric", m, base + (i,), cat, out)
+
+
+def _check_fit(fit: dict, cat: Catalog, out: Collector) -> None:
+    for i, cb in enumerate(fit.get("callbacks") or []):
+        objects.check("callback", cb, ("fit", "callbacks", i), cat, out)
+    cw = fit.get("class_weight")
+    if isinstance(cw, str) and cw != "balanced":
+        out.error(f"'class_weight' must be 'balanced' or {{class_index: weight}}; received: {cw!r}",
+                  ("fit", "class_weight"))
+
+
+def _check_export(export: dict, out: Collector) -> None:
+    for i, f in enumerate(export.get("formats") or []):
+        if f not in EXPORT_FORMATS:
+            out.error(f"unknown export format {f!r}; expected one of {', '.join(EXPORT_FORMATS)}"
+                      + did_you_mean(f, EXPORT_FORMATS), ("export", "formats", i))
+
+
+def check_values(values: dict, src: Source | None, cat: Catalog, out: Collector) -> Spec | None:
+    """Check a resolved document; every problem goes to ``out``. Returns the Spec if none."""
+    n0 = len(out.diagnostics)
+    for key in values:
+        if key not in TOP_LEVEL:
+            out.error(f"unknown section '{key}'" + did_you_mean(str(key), TOP_LEVEL), (key,), at="key")
+    for key in ("data", "model", "compile"):
+        if key not in values:
+            out.error(f"the spec needs a '{key}' section", ())
+    name = values.get("name") or (Path(src.filename).stem if src else "model")
+    if not isinstance(name, str) or not name.replace("-", "_").replace(".", "_").isidentifier():
+        out.error(f"'name' must be a simple name (letters, digits, _ . -); received: {name!r}", ("name",))
+    seed = values.get("seed", DEFAULT_SEED)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        out.error(f"'seed' must be a non-negative integer; received: {seed!r}", ("seed",))
+    sections = {k: check_section(k, values.get(k), f, out) for k, f in SECTIONS.items()}
+    if "data" in values and isinstance(values["data"], dict):
+        _check_data(sections["data"], src, out)
+    model = values.get("model")
+    topo = Topology()
+    if isinstance(model, dict):
+        for key in model:
+            if key not in MODEL_KEYS:
+                out.error(f"unknown key '{key}' in 'model'" + did_you_mean(str(key), MODEL_KEYS), ("model", key), at="key")
+        topo = expand(model, cat, out)
+    elif model is not None:
+        out.error("'model' must be a mapping with 'inputs' and 'layers'", ("model",))
+    _check_compile(sections["compile"], cat, out, list(topo.outputs))
+    _check_fit(sections["fit"], cat, out)
+    _check_export(sections["export"], out)
+    tune = values.get("tune") or {}
+    if len(out.diagnostics) > n0:
+        return None
+    resolved = {"name": name, "seed": seed, "data": sections["data"], "model": model,
+                "compile": sections["compile"], "fit": sections["fit"], "export": sections["export"]}
+    if tune:
+        resolved["tune"] = tune
+    return Spec(name=name, seed=seed, data=sections["data"], model=model, compile=sections["compile"],
+                fit=sections["fit"], export=sections["export"], tune=tune, topology=topo,
+                values=resolved, source=src)
+
+
+def resolve_spec(src: Source, spaces: dict, choose: Callable = hparams.default_choice,
+                 cat: Catalog | None = None) -> Spec:
+    """Resolve search spaces with ``choose`` and check the result.
+
+    Raises:
+        SpecError: every problem of the resolved document.
+    """
+    cat = cat or catalog()
+    positions = dict(src.positions)
+    values = hparams.resolve(src.values, choose, spaces, positions)
+    located = Source(src.filename, src.text, values, positions, src.overrides)
+    out = Collector()
+    spec = check_values(values, located, cat, out)
+    out.raise_if_any(located)
+    return Spec(**{**spec.__dict__, "spaces": spaces})
+
+
+def load_spec(path: str | Path, overrides: list[str] | tuple = (), choose: Callable | None = None) -> Spec:
+    """Load, override, resolve and check the spec at ``path``.
+
+    Args:
+        path: The spec file.
+        overrides: ``PATH=VALUE`` strings, as given to ``--set``.
+        choose: Resolves each search space (see :func:`builder.hparams.resolve`); default: each
+            space's default, as ``dlbuild fit`` does.
+
+    Raises:
+        SpecError: every problem in the spec, with file, line and column. Structural choices
+            (alternative layers or blocks) are checked in every alternative, not only the default.
+    """
+    src = load(path)
+    if overrides:
+        apply_overrides(src, list(overrides))
+    out = Collector()
+    spaces = hparams.find(src.values, out)
+    out.raise_if_any(src)
+    cat = catalog()
+    try:
+        spec = resolve_spec(src, spaces, choose or hparams.default_choice, cat)
+        errors: list = []
+    except SpecError as err:
+        spec, errors = None, _pinned(err)
+    # Check every alternative of structural choices too, each with the others at their defaults.
+    for hp in spaces.values():
+        if not hp.structural:
+            continue
+        for index in range(len(hp.values)):
+            def pick(h, _hp=hp, _i=index):
+                return _i if h.name == _hp.name else hparams.default_choice(h)
+            try:
+                resolve_spec(src, spaces, pick, cat)
+            except SpecError as err:
+                errors.extend(d for d in _pinned(err) if d not in errors)
+    if errors:
+        raise SpecError(errors, src)
+    return spec
+
+
+def _pinned(err: SpecError) -> list:
+    """The error's diagnostics with explicit positions, so that diagnostics found in different
+    resolutions of the search spaces can be reported together."""
+    out = []
+    for d in err.diagnostics:
+        if d.line is None and d.origin is None and err.source is not None:
+            line, col = err.source.position(d.path, d.at)
+            d = type(d)(d.message, d.path, d.at, line, col, d.origin, d.quote)
+        out.append(d)
+    return out

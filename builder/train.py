@@ -1,0 +1,284 @@
+"""compile + fit + evaluate → a run directory (imports TensorFlow).
+
+:func:`fit` is what ``dlbuild fit`` runs and what notebooks call. The order of callbacks matters
+for crash safety: dlbuild's epoch log is written *before* ``BackupAndRestore`` saves an epoch, so
+a kill between the two re-runs that epoch and the log replaces its row: every epoch appears in
+``history.csv`` exactly once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from builder.data.pipeline import Pipelines, adapt_preprocessing, make_pipelines
+from builder.data.sources import load_arrays
+from builder.data.splits import Splits, split_arrays, take
+from builder.errors import Collector, SpecError
+from builder.rundir import RunDir, atomic_path, dump_yaml, write_json, write_text
+from builder.spec import Spec
+
+
+@dataclass
+class FitResult:
+    """What a finished ``fit`` produced.
+
+    Attributes:
+        run_dir: The run directory.
+        model: The trained ``keras.Model`` (best weights if a callback restored them).
+        history: ``{metric: [value per epoch]}`` over every epoch, resumed ones included.
+        metrics: The contents of ``metrics.json``.
+    """
+
+    run_dir: Path
+    model: object
+    history: dict
+    metrics: dict = field(default_factory=dict)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and the backend (``keras.utils.set_random_seed``)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+
+
+def load_splits(spec: Spec) -> Splits:
+    """Load the spec's data and split it (``data.max_train_samples`` caps the train split).
+
+    Raises:
+        SpecError: data problems, located in the spec (missing files, unknown columns, …).
+    """
+    try:
+        arrays = load_arrays(spec.data, spec.directory)
+        d = spec.data
+        splits = split_arrays(arrays, validation_split=d["validation_split"], test_split=d["test_split"],
+                              seed=spec.seed, stratify=d["stratify"])
+    except SpecError as err:
+        raise err.with_source(spec.source) from None
+    cap = spec.data.get("max_train_samples")
+    if cap:
+        x, y = splits.train
+        idx = np.arange(min(cap, len(y)))
+        splits = Splits((take(x, idx), y[idx]), splits.val, splits.test, splits.class_names, splits.task)
+    return splits
+
+
+def class_weights(spec: Spec, y_train: np.ndarray) -> dict | None:
+    """``fit.class_weight``: ``balanced`` uses scikit-learn's ``n_samples / (n_classes * count)``
+    (``sklearn.utils.class_weight.compute_class_weight``); a mapping is used as given."""
+    cw = spec.fit.get("class_weight")
+    if cw is None:
+        return None
+    if cw == "balanced":
+        from sklearn.utils.class_weight import compute_class_weight
+
+        classes = np.unique(y_train)
+        return dict(zip(classes.tolist(), compute_class_weight("balanced", classes=classes, y=y_train).tolist()))
+    return {int(k): float(v) for k, v in cw.items()}
+
+
+def _epoch_log_callback(path: Path):
+    import keras
+
+    class EpochLog(keras.callbacks.Callback):
+        """Writes ``history.csv`` atomically after every epoch; on resume drops rows of epochs
+        that will be re-run, so each epoch is recorded exactly once."""
+
+        def __init__(self):
+            super().__init__()
+            self.rows: list[dict] = []
+            self.first = True
+
+        def on_train_begin(self, logs=None):
+            if path.exists():
+                with open(path, newline="") as f:
+                    self.rows = list(csv.DictReader(f))
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if self.first:
+                self.rows = [r for r in self.rows if int(r["epoch"]) < epoch + 1]
+                self.first = False
+
+        def on_epoch_end(self, epoch, logs=None):
+            row = {"epoch": epoch + 1}
+            for k, v in (logs or {}).items():
+                row[k] = float(v) if np.ndim(v) == 0 else v
+            lr = getattr(self.model.optimizer, "learning_rate", None)
+            if lr is not None and "learning_rate" not in row:
+                row["learning_rate"] = float(np.asarray(lr))
+            self.rows.append(row)
+            keys = list(dict.fromkeys(k for r in self.rows for k in r))
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(self.rows)
+            write_text(path, buf.getvalue())
+
+    return EpochLog()
+
+
+def read_history(path: Path) -> dict:
+    """``history.csv`` → ``{column: [float per epoch]}``."""
+    if not path.exists():
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) if r.get(k) not in (None, "") else math.nan for r in rows] for k in (rows[0] if rows else {})}
+
+
+def build_callbacks(spec: Spec, run: RunDir) -> list:
+    """dlbuild's callbacks (epoch log, BackupAndRestore, TensorBoard) then the spec's own.
+
+    A relative ``filepath``/``log_dir``/``filename`` argument of a spec callback is placed inside
+    the run directory.
+    """
+    import keras
+
+    from builder import objects
+    from builder.registry import catalog
+
+    cat = catalog()
+    callbacks = [
+        _epoch_log_callback(run.file("history.csv")),
+        keras.callbacks.BackupAndRestore(str(run.file("backup"))),
+        keras.callbacks.TensorBoard(log_dir=str(run.file("tensorboard"))),
+    ]
+    for item in spec.fit.get("callbacks") or []:
+        checked = objects.check("callback", item, (), cat, Collector())
+        args = dict(checked.args)
+        for key in ("filepath", "log_dir", "filename"):
+            if isinstance(args.get(key), str) and not Path(args[key]).is_absolute():
+                args[key] = str(run.file(args[key]))
+        entry = cat.lookup("callback", checked.name)
+        callbacks.append(entry.load()(**objects.build_args(entry, args, cat)))
+    return callbacks
+
+
+def _progress(verbose):
+    """Keras's ``verbose``; ``auto`` becomes one line per epoch (2) when stdout is not a terminal,
+    so logs and CI output are not flooded with progress-bar redraws."""
+    import sys
+
+    if verbose == "auto" and not sys.stdout.isatty():
+        return 2
+    return verbose
+
+
+def _evaluate(model, ds) -> dict:
+    if ds is None:
+        return {}
+    return {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()}
+
+
+def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path = "runs",
+        resume: bool = False, epochs: int | None = None, verbose=None, log=print) -> FitResult:
+    """Train ``spec`` and write its run directory.
+
+    Args:
+        spec: A checked spec (:func:`builder.spec.load_spec`), search spaces resolved.
+        run_dir: The run directory; default ``<runs_root>/<name>/<timestamp>``, or with
+            ``resume`` the latest unfinished run of this spec under ``runs_root``.
+        resume: Continue an interrupted run from its last completed epoch (Keras
+            ``BackupAndRestore``: weights, optimizer state and epoch counter).
+        epochs: Overrides ``fit.epochs``.
+        verbose: Overrides ``fit.verbose`` (Keras: "auto" | 0 | 1 | 2).
+        log: Where progress lines go (``print`` for the CLI).
+
+    Returns:
+        :class:`FitResult`.
+
+    Raises:
+        SpecError: data or model-building problems, located in the spec.
+        builder.rundir.RunDirError: the run directory is unwritable, or cannot be resumed.
+    """
+    import keras
+
+    from builder.graph import build_compile_args, build_model
+
+    if resume:
+        run = RunDir(run_dir) if run_dir else RunDir.latest_unfinished(Path(runs_root), spec.name)
+        if run is None:
+            from builder.rundir import RunDirError
+
+            raise RunDirError(f"no unfinished run of '{spec.name}' under {runs_root} to resume")
+        run.check_resumable(spec.name)
+    else:
+        run = RunDir(run_dir) if run_dir else RunDir.new(Path(runs_root), spec.name)
+        if run.file("run.json").exists():
+            from builder.rundir import RunDirError
+
+            raise RunDirError(f"{run.path} already holds a run; use --resume to continue it, "
+                              "or choose another --out")
+    seed_everything(spec.seed)
+    splits = load_splits(spec)
+    fit_cfg = dict(spec.fit)
+    if epochs is not None:
+        fit_cfg["epochs"] = epochs
+    pipes: Pipelines = make_pipelines(splits, batch_size=fit_cfg["batch_size"], seed=spec.seed,
+                                      shuffle_buffer=spec.data.get("shuffle_buffer"),
+                                      cache=spec.data.get("cache", True), shuffle=fit_cfg["shuffle"])
+    model = build_model(spec)
+    run.prepare()
+    if not run.file("backup").exists():  # a resumed run restores adapted state with the weights
+        adapt_preprocessing(model, splits.train[0])
+    model.compile(**build_compile_args(spec))
+    resolved = {**spec.values, "fit": fit_cfg}
+    write_text(run.file("spec.resolved.yaml"), dump_yaml(resolved))
+    previous_seconds = float(run.state().get("fit_seconds", 0.0))
+    run.set_state("running", spec_name=spec.name, spec_file=str(spec.source.filename if spec.source else ""))
+    log(f"dlbuild: training '{spec.name}' ({model.count_params():,} parameters) → {run.path}")
+    started = time.perf_counter()
+    try:
+        model.fit(pipes.train, validation_data=pipes.val, epochs=fit_cfg["epochs"],
+                  callbacks=build_callbacks(spec, run), class_weight=class_weights(spec, splits.train[1]),
+                  verbose=_progress(fit_cfg["verbose"] if verbose is None else verbose), shuffle=False,
+                  validation_freq=fit_cfg["validation_freq"], steps_per_epoch=fit_cfg.get("steps_per_epoch"))
+    except KeyboardInterrupt:
+        run.set_state("interrupted", fit_seconds=previous_seconds + time.perf_counter() - started)
+        raise
+    except BaseException:
+        run.set_state("failed", fit_seconds=previous_seconds + time.perf_counter() - started)
+        raise
+    fit_seconds = previous_seconds + time.perf_counter() - started
+    history = read_history(run.file("history.csv"))
+    with atomic_path(run.file("model.keras")) as tmp:
+        model.save(tmp)
+    metrics = {
+        "test": _evaluate(model, pipes.test),
+        "val": _evaluate(model, pipes.val),
+        "params": int(model.count_params()),
+        "epochs": len(history.get("epoch", [])),
+        "fit_seconds": round(fit_seconds, 3),
+        "train_samples": int(len(splits.train[1])),
+        "batch_size": fit_cfg["batch_size"],
+    }
+    if splits.class_names:
+        metrics["class_names"] = list(splits.class_names)
+    write_json(run.file("metrics.json"), metrics)
+    run.set_state("completed", fit_seconds=fit_seconds)
+    log(summary(spec, metrics, history, run.path))
+    return FitResult(run.path, model, history, metrics)
+
+
+def summary(spec: Spec, metrics: dict, history: dict, run_path: Path) -> str:
+    """The closing lines of ``dlbuild fit``: params, epochs, best validation metric, test metrics."""
+    lines = [f"\n{spec.name}: {metrics['params']:,} parameters, {metrics['epochs']} epochs "
+             f"in {metrics['fit_seconds']:.1f} s"]
+    val_keys = [k for k in history if k.startswith("val_") and k != "val_loss"] or \
+        [k for k in history if k == "val_loss"]
+    if val_keys:
+        key = val_keys[0]
+        vals = [v for v in history[key] if not math.isnan(v)]
+        if vals:
+            best = min(vals) if "loss" in key or "error" in key else max(vals)
+            lines.append(f"  best {key}: {best:.4f} (epoch {history[key].index(best) + 1})")
+    lines.append("  test: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
+    lines.append(f"  run directory: {run_path}")
+    return "\n".join(lines)
