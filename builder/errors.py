@@ -37,18 +37,56 @@ def format_path(path: Sequence) -> str:
     return out
 
 
+#: Names a did-you-mean by spelling cannot find: Keras 1/2 argument names still common in
+#: tutorials, and PyTorch's (``p`` of ``nn.Dropout``) → Keras's current name.
+KERAS_RENAMES = {
+    "lr": "learning_rate", "nb_filter": "filters", "output_dim": "units", "init": "kernel_initializer",
+    "W_regularizer": "kernel_regularizer", "b_regularizer": "bias_regularizer", "p": "rate",
+    "nb_epoch": "epochs", "dim_ordering": "data_format", "border_mode": "padding",
+    "subsample": "strides", "pool_length": "pool_size",
+}
+
+
+def _typo_distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: insertions, deletions, substitutions and swaps of two
+    neighbouring letters (``adma`` → ``adam`` is 1) each cost 1."""
+    prev2, prev = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[len(b)]
+
+
 def did_you_mean(name: object, candidates: Iterable[str]) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest candidate, or ``""`` when none is close.
 
     Matching ignores case and underscores (``batchnorm`` finds ``batch_normalization``'s
-    neighbours the same way Keras names differ only by style) and uses ``difflib``'s ratio with
-    its default 0.6 cutoff.
+    neighbours the same way Keras names differ only by style). A candidate one or two typos away
+    (:func:`_typo_distance`; one for names of three or four letters, none for shorter ones) wins, so ``adma`` finds ``adam``
+    rather than ``adamax``; otherwise ``difflib``'s ratio with its default 0.6 cutoff decides.
+    Names Keras renamed (``lr`` → ``learning_rate``, :data:`KERAS_RENAMES`) are suggested too.
     """
     if not isinstance(name, str):
         return ""
     cands = list(dict.fromkeys(candidates))
+    if not cands:
+        return ""
+    if KERAS_RENAMES.get(name) in cands:
+        return f"; did you mean '{KERAS_RENAMES[name]}'?"
     norm = {c.lower().replace("_", ""): c for c in cands}
     key = name.lower().replace("_", "")
+    limit = 0 if len(key) < 3 else 1 if len(key) <= 4 else 2
+    dist = {n: _typo_distance(key, n) for n in norm if abs(len(n) - len(key)) <= limit}
+    best = min(dist.values(), default=limit + 1)
+    if best <= limit:
+        close = [n for n, d in dist.items() if d == best]
+        pick = max(close, key=lambda n: difflib.SequenceMatcher(None, key, n).ratio())
+        return f"; did you mean '{norm[pick]}'?"
     for probe, pool in ((key, list(norm)), (name, cands)):
         match = difflib.get_close_matches(probe, pool, n=1)
         if match:
@@ -105,6 +143,8 @@ class SpecError(Exception):
                 rows.append(self.source.locate(d))
             else:
                 rows.append((d.origin or "<spec>", d.line or 0, d.column or 0, d.message, d.quote or ""))
+        # A block used twice reports a problem of its body twice: keep one.
+        rows = list(dict.fromkeys(rows))
         # Stable sort: problems of one line keep the order in which they were found.
         return sorted(rows, key=lambda r: (r[0] != (self.source.filename if self.source else ""), r[1], r[2]))
 

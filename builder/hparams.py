@@ -98,6 +98,16 @@ def is_search_space(value: Any) -> bool:
     )
 
 
+def _misspelled_space(value: Any) -> bool:
+    """A mapping with one ``choice``/``int``/``float`` list and keys that are not options."""
+    return (
+        isinstance(value, dict)
+        and sum(k in value for k in KINDS) == 1
+        and isinstance(next(value[k] for k in KINDS if k in value), list)
+        and not is_search_space(value)
+    )
+
+
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -183,6 +193,14 @@ def find(values: Any, out: Collector, path: tuple = (), parent: tuple | None = N
         if hp.kind == "choice":
             for i, option in enumerate(hp.values):
                 find(option, out, path + ("choice", i), (hp.name, i), found)
+        return found
+    if _misspelled_space(values):
+        # {int: [16, 128], steps: 16} is meant as a search space: say so rather than passing the
+        # mapping on as a plain (wrong) value.
+        for k in values:
+            if k not in KINDS and k not in OPTIONS:
+                out.error(f"unknown search-space option '{k}'" + did_you_mean(str(k), OPTIONS)
+                          + f"; a search space takes {', '.join(OPTIONS)}", path + (k,), at="key")
         return found
     if isinstance(values, dict):
         for k, v in values.items():

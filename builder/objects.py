@@ -73,15 +73,24 @@ def split_item(value: Any, path: tuple, out: Collector, what: str, extra: tuple 
 
 
 def parse_args(entry_display: str, positional: str | None, raw: Any, path: tuple, name: str,
-               out: Collector) -> tuple[dict, bool] | None:
-    """Normalise the three item forms into a kwargs dict; returns ``(args, scalar_form)``."""
+               out: Collector, wiring: bool = False) -> tuple[dict, bool] | None:
+    """Normalise the three item forms into a kwargs dict; returns ``(args, scalar_form)``.
+
+    ``wiring``: the item is a model layer, so a list after a merge layer's name (``add: [a, b]``)
+    is most likely meant as its inputs, and the message says how to write them.
+    """
     if raw is None:
         return {}, False
     if isinstance(raw, dict):
         return dict(raw), False
     if positional is None:
-        out.error(f"{entry_display} takes no positional argument, so '{name}: {raw!r}' is ambiguous; "
-                  f"write '{name}: {{argument: value}}'", path + (name,))
+        if wiring and isinstance(raw, list):
+            names = ", ".join(map(str, raw))
+            out.error(f"{entry_display} takes no positional argument, so '{name}: [{names}]' is "
+                      f"ambiguous; to wire its inputs write '{name}: {{inputs: [{names}]}}'", path + (name,))
+        else:
+            out.error(f"{entry_display} takes no positional argument, so '{name}: {raw!r}' is "
+                      f"ambiguous; write '{name}: {{argument: value}}'", path + (name,))
         return None
     return {positional: raw}, True
 
@@ -106,7 +115,8 @@ def lookup(kind: str, name: Any, path: tuple, catalog: Catalog, out: Collector,
     entry = catalog.lookup(kind, name)
     word = KIND_WORDS[kind]
     if entry is None:
-        out.error(f"unknown {word} '{name}'" + did_you_mean(name, catalog.names(kind)), path, at=at)
+        snake = isinstance(name, str) and name == name.lower()  # suggest in the user's own style
+        out.error(f"unknown {word} '{name}'" + did_you_mean(name, catalog.names(kind, snake)), path, at=at)
         return None
     why = catalog.denied(entry)
     if why:
@@ -118,12 +128,14 @@ def lookup(kind: str, name: Any, path: tuple, catalog: Catalog, out: Collector,
 def check_args(entry: Entry, args: dict, args_path: tuple, catalog: Catalog, out: Collector,
                ignore: tuple = ()) -> None:
     """Check argument names against the constructor's signature, required ones, nested objects."""
+    suggested = set()
     for arg, value in args.items():
         if arg in ignore:
             continue
         if arg not in entry.args:
-            out.error(f"{entry.display} has no argument '{arg}'" + did_you_mean(arg, entry.args),
-                      args_path + (arg,), at="key")
+            hint = did_you_mean(arg, entry.args)
+            suggested.add(hint.split("'")[1] if hint else None)
+            out.error(f"{entry.display} has no argument '{arg}'" + hint, args_path + (arg,), at="key")
             continue
         kind = nested_kind(entry.kind, arg)
         if kind is None or value is None:
@@ -137,7 +149,7 @@ def check_args(entry: Entry, args: dict, args_path: tuple, catalog: Catalog, out
             continue
         check(kind, value, args_path + (arg,), catalog, out)
     for req in entry.required:
-        if req not in args:
+        if req not in args and req not in suggested:  # a misspelling was already reported
             out.error(f"{entry.display} requires '{req}'", args_path, at="value")
 
 

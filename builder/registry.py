@@ -85,6 +85,14 @@ COMPILE_METRIC_ALIASES = ("accuracy", "acc", "crossentropy", "ce")
 _SNAPSHOT = Path(__file__).with_name("keras_catalog.json")
 
 
+def snake_case(name: str) -> str:
+    """Keras's ``to_snake_case`` (keras/src/utils/naming.py): ``MaxPooling2D`` → ``max_pooling2d``."""
+    import re
+
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
 def normalize(name: str) -> str:
     """The matching key of a name: lower case without underscores (``Conv_2D`` → ``conv2d``)."""
     return name.lower().replace("_", "")
@@ -146,9 +154,11 @@ class Catalog:
         key = self._index[kind].get(normalize(name))
         return self.entries[kind].get(key) if key else None
 
-    def names(self, kind: str) -> list[str]:
-        """Every spellable name of ``kind`` that is not denied, for did-you-mean and docs."""
-        return [n for n, e in self.entries[kind].items() if e.name not in DENIED]
+    def names(self, kind: str, snake: bool = False) -> list[str]:
+        """Every name of ``kind`` that is not denied, as Keras spells it or (``snake``) in the
+        snake_case a spec usually uses; for did-you-mean and docs."""
+        names = [n for n, e in self.entries[kind].items() if e.name not in DENIED]
+        return [snake_case(n) for n in names] if snake else names
 
     @staticmethod
     def denied(entry: Entry) -> str | None:

@@ -49,7 +49,8 @@ class Source:
         values: The document as plain values (dict/list/str/int/float/bool/None).
         positions: ``{path: (key_pos, value_pos)}``; each pos is ``(line, column)``, 1-based;
             ``key_pos`` is None for list items and the document root.
-        overrides: ``{path: "PATH=VALUE"}`` for values replaced by ``--set``.
+        overrides: ``{path: (n, "PATH=VALUE")}`` for values replaced by the n-th ``--set``;
+            problems found in such a value are reported in the ``--set`` text, not the file.
     """
 
     filename: str
@@ -70,24 +71,35 @@ class Source:
             path = path[:-1]
             at = "value"
         key_pos, value_pos = self.positions.get(path, (None, (1, 1)))
-        return key_pos if at == "key" and key_pos else value_pos
+        if at == "key" and key_pos:
+            return key_pos
+        if key_pos and value_pos[0] > key_pos[0]:
+            # A block mapping or list starts at its first entry; a problem with the whole value
+            # (a missing key, a bad combination) is reported at its key: "a missing key points at
+            # its parent mapping", not at an unrelated sibling.
+            return key_pos
+        return value_pos
 
     def locate(self, d: Diagnostic) -> tuple[str, int, int, str, str]:
         """Resolve a diagnostic to ``(file, line, column, message, quoted_line)``."""
         if d.origin is not None:
             return (d.origin, d.line or 0, d.column or 0, d.message, d.quote or "")
+        for p in (tuple(d.path[:i]) for i in range(len(d.path), 0, -1)):
+            if p in self.overrides:  # the value came from --set: point into the --set text
+                number, text = self.overrides[p]
+                raw_path, raw_value = text.split("=", 1)
+                if p == tuple(d.path) and d.at == "key":
+                    col = _column_of(raw_path, p, len(p) - 1)
+                else:
+                    col = len(raw_path) + 2 + len(raw_value) - len(raw_value.lstrip())
+                return ("--set", number, col, d.message, text)
         if d.line is not None:
             line, col = d.line, d.column or 1
         else:
             line, col = self.position(d.path, d.at)
-        message = d.message
-        for p in (tuple(d.path[:i]) for i in range(len(d.path), 0, -1)):
-            if p in self.overrides:
-                message += f" (value from --set {self.overrides[p]})"
-                break
         lines = self.text.splitlines()
         quoted = lines[line - 1] if 0 < line <= len(lines) else ""
-        return (self.filename, line, col, message, quoted.replace("\t", " "))
+        return (self.filename, line, col, d.message, quoted.replace("\t", " "))
 
 
 def _pos(mark) -> tuple[int, int]:
@@ -177,7 +189,13 @@ def _yaml_error(filename: str, text: str, exc: yaml.YAMLError) -> SpecError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
-    message = f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+    message = f"invalid YAML: {problem}"
+    cmark = getattr(exc, "context_mark", None)
+    if context and cmark is not None and mark is not None and cmark.line != mark.line:
+        # The parser notices an unclosed bracket only on a later line: say where it opened.
+        message += f" ({context} that starts at line {cmark.line + 1}, column {cmark.column + 1})"
+    elif context:
+        message += f" ({context})"
     if "\\t" in problem or "'\\t'" in problem or "tab" in problem:
         message += "; indent with spaces, not tabs"
     src = Source(filename, text, None)
@@ -259,7 +277,7 @@ def parse_set_path(text: str) -> tuple:
             continue
         m = _SEGMENT.match(text, pos)
         if not m:
-            raise ValueError(f"unexpected '{text[pos]}' at character {pos + 1}")
+            raise ValueError(f"unexpected '{text[pos]}' at character {pos + 1}", pos)
         parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
         pos = m.end()
     if not parts:
@@ -277,9 +295,10 @@ def apply_overrides(src: Source, assignments: list[str]) -> None:
         SpecError: all malformed assignments and non-existent paths, each quoted with a caret.
     """
     problems = []
-    for text in assignments:
-        def bad(message: str, col: int = 1) -> None:
-            problems.append(Diagnostic(message, origin="--set", line=1, column=col, quote=text))
+    for number, text in enumerate(assignments, 1):
+        def bad(message: str, col: int = 1, number=number, text=text) -> None:
+            # Reported as "--set:N:COL": the N-th --set on the command line, column in its text.
+            problems.append(Diagnostic(message, origin="--set", line=number, column=col, quote=text))
 
         if "=" not in text:
             bad("expected PATH=VALUE, e.g. --set fit.epochs=3")
@@ -288,7 +307,8 @@ def apply_overrides(src: Source, assignments: list[str]) -> None:
         try:
             path = parse_set_path(raw_path.strip())
         except ValueError as exc:
-            bad(f"bad path: {exc}")
+            indent = len(raw_path) - len(raw_path.lstrip())
+            bad(f"bad path: {exc.args[0]}", indent + 1 + (exc.args[1] if len(exc.args) > 1 else 0))
             continue
         try:
             value = loads(f"v: {raw_value}", "--set").values["v"] if raw_value.strip() else None
@@ -313,7 +333,7 @@ def apply_overrides(src: Source, assignments: list[str]) -> None:
         else:
             bad(_missing(node, last, path), _column_of(raw_path, path, len(path) - 1))
             continue
-        src.overrides[path] = text
+        src.overrides[path] = (number, text)
         # Positions of the replaced value's children no longer apply.
         for p in [p for p in src.positions if p[: len(path)] == path and len(p) > len(path)]:
             del src.positions[p]

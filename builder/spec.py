@@ -134,11 +134,11 @@ def _type_name(types: tuple) -> str:
 def check_section(name: str, value: Any, fields: dict[str, Field], out: Collector) -> dict:
     """Check one section's keys and scalar types; return it with defaults filled in."""
     path = (name,)
-    if value is None:
-        value = {}
+    if value is None:  # a missing required section is reported once, by check_values
+        return {k: copy.deepcopy(f.default) for k, f in fields.items() if f.default not in (REQUIRED, None)}
     if not isinstance(value, dict):
         out.error(f"'{name}' must be a mapping of settings; received: {value!r}", path)
-        return {k: copy.deepcopy(f.default) for k, f in fields.items() if f.default is not REQUIRED}
+        return {k: copy.deepcopy(f.default) for k, f in fields.items() if f.default not in (REQUIRED, None)}
     result = {}
     for key, v in value.items():
         if key not in fields:

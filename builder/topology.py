@@ -36,7 +36,7 @@ from typing import Any
 
 from builder.errors import Collector, did_you_mean, format_path
 from builder.objects import check_args, lookup, parse_args, split_item
-from builder.registry import Catalog
+from builder.registry import Catalog, snake_case
 
 ITEM_KEYS = ("name", "inputs", "repeat", "call")
 BLOCK_KEYS = ("params", "inputs", "layers", "output", "doc")
@@ -90,12 +90,6 @@ class Topology:
     output_paths: dict = field(default_factory=dict)
 
 
-def _snake(name: str) -> str:
-    """Keras's ``to_snake_case`` (keras/src/utils/naming.py), for default layer names."""
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
-
-
 class _Expander:
     def __init__(self, model: dict, catalog: Catalog, out: Collector):
         self.catalog, self.out = catalog, out
@@ -104,9 +98,13 @@ class _Expander:
         self.used_names: set = set()
         self.counters: dict = {}
         self.model = model
+        # Set when an item made no node or an input name did not resolve: the graph is then
+        # incomplete, and "not connected" reports would only echo the error already given.
+        self.incomplete = False
 
     # -- naming --------------------------------------------------------------------------------
     def unique(self, base: str, path: tuple, explicit: bool) -> str:
+        """A unique layer name; ``path`` locates an explicit ``name:`` value (for duplicates)."""
         if explicit:
             if base in self.used_names:
                 self.out.error(f"name '{base}' is already used by another layer or input", path)
@@ -240,14 +238,20 @@ class _Expander:
                       self._key_path(raw, lpath, "call"))
             call = {}
         last = prev
+        name_path = self._key_path(raw, lpath, "name")
         for r in range(repeat):
             local = explicit if repeat == 1 or explicit is None else f"{explicit}_{r + 1}"
             if lname in self.blocks:
-                last = self.block_use(lname, rawargs, p, lpath, ins, local, prefix, context, stack)
+                last = self.block_use(lname, rawargs, p, lpath, ins, local, prefix, context, stack,
+                                      name_path)
             else:
                 last = self.layer(lname, rawargs, p, lpath, ins, call, local, prefix, context,
-                                  report=(r == 0))
+                                  report=(r == 0), name_path=name_path)
             if last is None:
+                # Keep later references to this item's name from failing too (one error, not two).
+                self.incomplete = True
+                if explicit is not None:
+                    env[explicit] = prev
                 return prev
             ins = (last,)
         if explicit is not None:
@@ -268,6 +272,7 @@ class _Expander:
                     return (next(iter(self.topo.inputs)),)
                 self.out.error("this item has no 'inputs' and there is no previous item: name the "
                                f"model input it takes ({', '.join(self.topo.inputs)})", path[:-1])
+                self.incomplete = True
                 return ()
             return (prev,)
         names = value if isinstance(value, list) else [value]
@@ -279,29 +284,31 @@ class _Expander:
                 resolved.append(prev)
             else:
                 known = [k for k in env if isinstance(k, str)]
+                self.incomplete = True
                 self.out.error(f"unknown input '{n}': inputs must name a model input or an earlier item"
                                + did_you_mean(n, known), path + ((j,) if isinstance(value, list) else ()))
         return tuple(resolved)
 
     def layer(self, lname: str, rawargs: Any, p: tuple, lpath: tuple, ins: tuple, call: dict,
-              local: str | None, prefix: str, context: str, report: bool) -> str | None:
+              local: str | None, prefix: str, context: str, report: bool,
+              name_path: tuple | None = None) -> str | None:
         sink = self.out if report else Collector()
         entry = lookup("layer", lname, lpath, self.catalog, sink,
                        at="key" if lpath != p else "value")
         if entry is None:
             return None
-        parsed = parse_args(entry.display, entry.positional, rawargs, p, lname, sink)
+        parsed = parse_args(entry.display, entry.positional, rawargs, p, lname, sink, wiring=True)
         if parsed is None:
             return None
         args, _ = parsed
         check_args(entry, args, lpath, self.catalog, sink)
-        base = local if local is not None else _snake(entry.name)
-        name = self.unique(prefix + base, lpath, explicit=local is not None)
+        base = local if local is not None else snake_case(entry.name)
+        name = self.unique(prefix + base, name_path or lpath, explicit=local is not None)
         self.topo.nodes.append(Node(name, entry.name, args, ins, call, lpath, context))
         return name
 
     def block_use(self, bname: str, rawargs: Any, p: tuple, lpath: tuple, ins: tuple, local: str | None,
-                  prefix: str, context: str, stack: tuple) -> str | None:
+                  prefix: str, context: str, stack: tuple, name_path: tuple | None = None) -> str | None:
         block = self.blocks[bname]
         if bname in stack:
             self.out.error(f"block '{bname}' uses itself (through {' → '.join(stack)})", lpath)
@@ -322,10 +329,10 @@ class _Expander:
         params = {**block["params"], **{k: v for k, v in given.items() if k in block["params"]}}
         if len(ins) != len(block["inputs"]):
             self.out.error(f"block '{bname}' takes {len(block['inputs'])} input(s) "
-                           f"({', '.join(block['inputs'])}); received {len(ins)}", lpath)
+                           f"({', '.join(block['inputs'])}); received {len(ins)}", lpath, at="key")
             return None
         base = local if local is not None else bname
-        instance = self.unique(prefix + base, lpath, explicit=local is not None)
+        instance = self.unique(prefix + base, name_path or lpath, explicit=local is not None)
         env = dict(zip(block["inputs"], ins))
         ctx = f"in block '{bname}' used at {format_path(p)}"
         last = self.items(block["layers"], block["path"] + ("layers",), env, ins[0], instance + "_",
@@ -374,8 +381,10 @@ def expand(model: dict, catalog: Catalog, out: Collector, path: tuple = ("model"
                 x.topo.outputs.append(env[n])
                 x.topo.output_paths[env[n]] = p
             else:
+                x.incomplete = True
                 out.error(f"unknown output '{n}'" + did_you_mean(n, [k for k in env if isinstance(k, str)]), p)
-    _check_connected(x.topo, out)
+    if not x.incomplete:
+        _check_connected(x.topo, out)
     return x.topo
 
 

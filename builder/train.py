@@ -147,7 +147,9 @@ def build_callbacks(spec: Spec, run: RunDir) -> list:
     cat = catalog()
     callbacks = [
         _epoch_log_callback(run.file("history.csv")),
-        keras.callbacks.BackupAndRestore(str(run.file("backup"))),
+        # double_checkpoint: Keras keeps the previous epoch's backup and falls back to it when a
+        # kill corrupted the latest one mid-write (h5 files are not written atomically).
+        keras.callbacks.BackupAndRestore(str(run.file("backup")), double_checkpoint=True),
         keras.callbacks.TensorBoard(log_dir=str(run.file("tensorboard"))),
     ]
     for item in spec.fit.get("callbacks") or []:

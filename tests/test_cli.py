@@ -1,0 +1,48 @@
+"""The CLI: start-up without TensorFlow, exit codes, validate."""
+
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from builder.cli import main
+
+
+def _modules_after(code: str) -> set:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+                         capture_output=True, text=True, check=False)
+    return set(out.stdout.split())
+
+
+def test_help_and_validate_do_not_import_tensorflow():
+    help_mods = _modules_after(
+        "from click.testing import CliRunner\nfrom builder.cli import main\n"
+        "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output")
+    validate_mods = _modules_after(
+        "from click.testing import CliRunner\nfrom builder.cli import main\n"
+        "r = CliRunner().invoke(main, ['validate', 'specs/fashion_cnn.yaml']); assert r.exit_code == 0, r.output")
+    for mods in (help_mods, validate_mods):
+        assert "click" in mods  # the probe ran
+        assert "tensorflow" not in mods and "keras" not in mods
+
+
+def test_validate_ok_and_spec_error_exit_codes(write_spec):
+    runner = CliRunner()
+    ok = runner.invoke(main, ["validate", "specs/resnet_small.yaml"])
+    assert ok.exit_code == 0 and "ok (35 layers)" in ok.output
+    bad = write_spec("data: {dataset: iris}\nmodel: {inputs: {x: [4]}, layers: [dense: 3]}\ncompile: {loss: mse}\nfitt: {}\n")
+    result = runner.invoke(main, ["validate", bad])
+    assert result.exit_code == 2
+    assert f"{bad}:4:1: error: unknown section 'fitt'; did you mean 'fit'?" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_set_overrides_are_checked_like_the_spec():
+    result = CliRunner().invoke(main, ["validate", "specs/iris_mlp.yaml", "--set", "fit.epochs=ten"])
+    assert result.exit_code == 2
+    assert "error: 'epochs' must be an integer; received: 'ten' (value from --set fit.epochs=ten)" in result.output
+
+
+def test_usage_errors_exit_2():
+    assert CliRunner().invoke(main, ["fit"]).exit_code == 2
+    assert CliRunner().invoke(main, ["validate", "does/not/exist.yaml"]).exit_code == 2

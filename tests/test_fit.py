@@ -1,0 +1,80 @@
+"""dlbuild fit end to end on a slice of real data: run directory, resume after SIGKILL."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import builder
+from builder.cli import main
+from conftest import TINY_CNN
+
+
+def _epochs(run: Path) -> list[int]:
+    with open(run / "history.csv", newline="") as f:
+        return [int(r["epoch"]) for r in csv.DictReader(f)]
+
+
+def test_fit_writes_the_run_directory(write_spec, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["fit", write_spec(TINY_CNN), "--out", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    for name in ("spec.resolved.yaml", "model.keras", "history.csv", "metrics.json", "run.json"):
+        assert (out / name).is_file(), name
+    assert any((out / "tensorboard").rglob("events.out.tfevents.*"))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"accuracy", "loss"} and metrics["epochs"] == 2
+    import keras
+
+    saved = keras.saving.load_model(out / "model.keras", safe_mode=True)
+    assert metrics["train_samples"] == 600 and metrics["params"] == saved.count_params()
+    assert _epochs(out) == [1, 2]
+    assert json.loads((out / "run.json").read_text())["state"] == "completed"
+    assert not (out / "backup").exists()
+    resolved = builder.load_spec(out / "spec.resolved.yaml")  # the resolved spec is itself a valid spec
+    assert resolved.fit["batch_size"] == 64 and resolved.compile["optimizer"] == {"adam": 0.003}
+    assert "test: accuracy" in result.output and str(out) in result.output
+
+    again = CliRunner().invoke(main, ["fit", write_spec(TINY_CNN), "--out", str(out), "--resume"])
+    assert again.exit_code == 1 and "has already completed" in again.output
+
+
+def test_fit_python_api_matches_spec(write_spec, tmp_path):
+    spec = builder.load_spec(write_spec(TINY_CNN), overrides=["fit.epochs=1"])
+    result = builder.fit(spec, run_dir=tmp_path / "r", verbose=0, log=lambda *_: None)
+    assert result.metrics["epochs"] == 1 and list(result.history["epoch"]) == [1.0]
+    assert 0.0 <= result.metrics["test"]["accuracy"] <= 1.0
+
+
+@pytest.mark.slow
+def test_sigkill_after_an_epoch_then_resume_records_every_epoch_once(write_spec, tmp_path):
+    spec = write_spec(TINY_CNN.replace("epochs: 2", "epochs: 6").replace("max_train_samples: 600", "max_train_samples: 3000"))
+    out = tmp_path / "run"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, "-m", "builder.cli", "fit", spec, "--out", str(out), "-q"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "history.csv").exists() and len(_epochs(out)) >= 2:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "training finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = _epochs(out)
+    assert 2 <= len(done) < 6
+    assert json.loads((out / "run.json").read_text())["state"] == "running"  # killed: no clean exit
+    assert not (out / "model.keras").exists()
+
+    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert _epochs(out) == [1, 2, 3, 4, 5, 6]
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 6
+    assert json.loads((out / "run.json").read_text())["state"] == "completed"

@@ -1,0 +1,112 @@
+"""Spec checking: sections, item forms, blocks, repeat, wiring, search spaces (no TensorFlow)."""
+
+import pytest
+
+from builder import hparams
+from builder.errors import Collector, SpecError
+from builder.spec import load_spec
+from builder.source import loads
+
+HEAD = """
+data: {dataset: iris}
+compile: {loss: sparse_categorical_crossentropy}
+"""
+
+
+def spec_text(layers: str, extra: str = "") -> str:
+    return HEAD + "model:\n  inputs: {x: {shape: [4]}}\n" + extra + "  layers:\n" + layers
+
+
+def test_three_item_forms_and_defaults(write_spec):
+    s = load_spec(write_spec(spec_text("    - dense: 8\n    - batch_normalization\n    - dense: {units: 3, activation: softmax}\n")))
+    nodes = s.topology.nodes
+    assert [(n.layer, n.args) for n in nodes] == [
+        ("Dense", {"units": 8}), ("BatchNormalization", {}), ("Dense", {"units": 3, "activation": "softmax"})]
+    assert [n.name for n in nodes] == ["dense", "batch_normalization", "dense_1"]
+    assert s.compile["optimizer"] == "rmsprop" and s.fit["epochs"] == 1 and s.fit["batch_size"] == 32
+
+
+def test_blocks_with_params_and_repeat_expand_to_distinct_layers(write_spec):
+    blocks = """  blocks:
+    mlp:
+      params: {width: 16, rate: 0.1}
+      layers:
+        - dense: {units: $width, activation: relu}
+        - dropout: $rate
+"""
+    s = load_spec(write_spec(spec_text("    - mlp: {width: 32, repeat: 3}\n    - mlp: 8\n    - dense: 3\n", blocks)))
+    dense = [n for n in s.topology.nodes if n.layer == "Dense"]
+    assert [n.args["units"] for n in dense] == [32, 32, 32, 8, 3]
+    assert len({n.name for n in s.topology.nodes}) == len(s.topology.nodes) == 9
+    assert s.topology.nodes[2].inputs == (s.topology.nodes[1].name,)  # repetition 2 follows repetition 1
+
+
+def test_graph_wiring_with_names_inputs_and_outputs(write_spec):
+    layers = """    - dense: {units: 8, name: a}
+    - dense: {units: 8, name: b, inputs: [x]}
+    - concatenate: {inputs: [a, b]}
+    - dense: {units: 3, name: out}
+"""
+    s = load_spec(write_spec(spec_text(layers)))
+    by = {n.name: n for n in s.topology.nodes}
+    assert by["a"].inputs == ("x",) and by["b"].inputs == ("x",)
+    assert by["concatenate"].inputs == ("a", "b")
+    assert s.topology.outputs == ["out"]
+
+
+def test_search_spaces_resolve_to_defaults_for_fit(write_spec):
+    layers = """    - dense: {units: {choice: [16, 32], default: 32}}
+    - dropout: {float: [0.0, 0.5], step: 0.1}
+    - {choice: [{dense: 4}, {dense: {units: 5}}]}
+    - dense: {units: {int: [2, 8], name: width}}
+"""
+    s = load_spec(write_spec(spec_text(layers)))
+    assert [n.args for n in s.topology.nodes] == [{"units": 32}, {"rate": 0.0}, {"units": 4}, {"units": 2}]
+    assert set(s.spaces) == {"model.layers[0].dense.units", "model.layers[1].dropout", "model.layers[2]", "width"}
+
+
+def test_errors_in_a_non_default_alternative_are_reported(write_spec):
+    layers = "    - {choice: [{dense: 4}, {dense: {unit: 5}}]}\n    - dense: 3\n"
+    with pytest.raises(SpecError, match=r"Dense\(\) has no argument 'unit'; did you mean 'units'\?") as e:
+        load_spec(write_spec(spec_text(layers)))
+    report = str(e.value)
+    assert report.count(": error: ") == 1 and ":6:44: error" in report
+
+
+def test_grid_and_describe_of_spaces():
+    out = Collector()
+    spaces = hparams.find(loads("a: {int: [32, 128], step: 32}\nb: {float: [0.1, 0.3], step: 0.1}\n"
+                                "c: {float: [1.0e-4, 1.0e-2], sampling: log}\n").values, out)
+    assert not out.diagnostics
+    assert spaces["a"].grid() == [32, 64, 96, 128]
+    assert spaces["b"].grid() == [0.1, 0.2, 0.3]
+    assert spaces["c"].grid() is None
+    assert spaces["c"].describe() == "float in [0.0001, 0.01] log"
+
+
+def test_a_shared_name_must_have_one_definition():
+    out = Collector()
+    hparams.find(loads("a: {int: [1, 4], name: n}\nb: {int: [1, 5], name: n}\n").values, out)
+    assert [d.message for d in out.diagnostics] == [
+        "hyperparameter 'n' is defined differently at a; a shared name must have one definition"]
+
+
+def test_all_errors_are_reported_at_once_sorted_by_line(write_spec):
+    text = """
+data: {dataset: iris, validaton_split: 0.2}
+model:
+  inputs: {x: {shape: [4]}}
+  layers:
+    - dense: {unit: 8}
+    - dense: 3
+compile: {loss: sparse_categorical_crossentropy, optimizer: adamm}
+"""
+    with pytest.raises(SpecError) as e:
+        load_spec(write_spec(text))
+    report = str(e.value)
+    assert report.startswith(f"{e.value.source.filename}: 3 errors")
+    lines = [l for l in report.splitlines() if ": error: " in l]
+    assert [l.split(": error: ")[0].rsplit(":", 2)[1:] for l in lines] == [["1", "23"], ["5", "15"], ["7", "61"]]
+    assert "did you mean 'validation_split'?" in lines[0]
+    assert "did you mean 'units'?" in lines[1]
+    assert "unknown optimizer 'adamm'; did you mean 'adam'?" in lines[2]
