@@ -97,5 +97,51 @@ def fit(spec: str, out: str | None, runs_root: str, overrides: tuple, epochs: in
             verbose=0 if quiet else None, log=click.echo)
 
 
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Tune directory (default: runs/<name>/tune-<timestamp>); rerun with the same --out to resume.")
+@click.option("--runs-root", default="runs", show_default=True, type=click.Path(file_okay=False))
+@set_option
+@click.option("--strategy", type=click.Choice(["random", "grid", "coarse_to_fine", "hyperband", "bayesian"]),
+              help="Override tune.strategy.")
+@click.option("--max-trials", type=click.IntRange(min=1), help="Override tune.max_trials.")
+@click.option("--dry-run", is_flag=True, help="Print the search space, grid size and trial budget; train nothing.")
+@click.option("--no-retrain", is_flag=True, help="Skip retraining the best spec on train + validation.")
+@click.option("-v", "--verbose", is_flag=True, help="Show Keras's per-epoch progress inside trials.")
+@handle_errors
+def tune(spec: str, out: str | None, runs_root: str, overrides: tuple, strategy: str | None,
+         max_trials: int | None, dry_run: bool, no_retrain: bool, verbose: bool) -> None:
+    """Search SPEC's search spaces with Keras Tuner; write trials, best.yaml and the retrained best model."""
+    from builder.spec import load_spec
+
+    extra = [f"tune.strategy={strategy}"] if strategy else []
+    extra += [f"tune.max_trials={max_trials}"] if max_trials else []
+    s = load_spec(spec, _with_tune_section(spec, overrides, extra))
+    if dry_run:
+        from builder.tuning import describe_space
+
+        click.echo(describe_space(s))
+        return
+    from builder.tuning import tune as run_tune
+
+    try:
+        run_tune(s, out_dir=out, runs_root=runs_root, retrain=not no_retrain, verbose=2 if verbose else 0,
+                 log=click.echo)
+    except RuntimeError as err:
+        _fail(f"dlbuild: error: {err}", 1)
+
+
+def _with_tune_section(spec: str, overrides: tuple, extra: list) -> list:
+    """``--strategy``/``--max-trials`` as ``--set`` overrides; they need a ``tune:`` mapping to land in."""
+    if not extra:
+        return list(overrides)
+    from builder.source import load
+
+    if not isinstance(load(spec).values.get("tune"), dict):
+        extra = ["tune={}"] + extra
+    return list(overrides) + extra
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

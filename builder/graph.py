@@ -72,7 +72,8 @@ def build_model(spec: Spec):
                 tensors[node.name] = layer(*args, **node.call)
         except Exception as exc:  # shape and dtype mismatches surface when the layer is called
             shapes = ", ".join(str(tuple(t.shape)) for t in args)
-            out.error(f"{entry.display} cannot be applied to input shape {shapes}: {_message(exc)}{where}",
+            noun = "input shapes" if len(args) > 1 else "input shape"
+            out.error(f"{entry.display} cannot be applied to {noun} {shapes}: {_message(exc)}{where}",
                       node.path, at="key")
     out.raise_if_any(spec.source)
     outputs = [tensors[n] for n in spec.topology.outputs]

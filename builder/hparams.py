@@ -199,8 +199,8 @@ def find(values: Any, out: Collector, path: tuple = (), parent: tuple | None = N
         # mapping on as a plain (wrong) value.
         for k in values:
             if k not in KINDS and k not in OPTIONS:
-                out.error(f"unknown search-space option '{k}'" + did_you_mean(str(k), OPTIONS)
-                          + f"; a search space takes {', '.join(OPTIONS)}", path + (k,), at="key")
+                out.error(f"unknown search-space option '{k}'" + (did_you_mean(str(k), OPTIONS) or
+                          f"; expected {', '.join(OPTIONS)}"), path + (k,), at="key")
         return found
     if isinstance(values, dict):
         for k, v in values.items():

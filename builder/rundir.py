@@ -90,9 +90,9 @@ class RunDir:
         self.path = Path(path)
 
     @classmethod
-    def new(cls, root: Path, name: str) -> "RunDir":
-        """``root/<name>/<YYYYmmdd-HHMMSS>`` (a suffix is added if that exists already)."""
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    def new(cls, root: Path, name: str, prefix: str = "") -> "RunDir":
+        """``root/<name>/<prefix><YYYYmmdd-HHMMSS>`` (a suffix is added if that exists already)."""
+        stamp = prefix + datetime.now().strftime("%Y%m%d-%H%M%S")
         base = Path(root) / name / stamp
         path, i = base, 1
         while path.exists():

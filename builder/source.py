@@ -84,15 +84,21 @@ class Source:
         """Resolve a diagnostic to ``(file, line, column, message, quoted_line)``."""
         if d.origin is not None:
             return (d.origin, d.line or 0, d.column or 0, d.message, d.quote or "")
-        for p in (tuple(d.path[:i]) for i in range(len(d.path), 0, -1)):
+        path = tuple(d.path)
+        for p in (path[:i] for i in range(len(path), 0, -1)):
             if p in self.overrides:  # the value came from --set: point into the --set text
                 number, text = self.overrides[p]
                 raw_path, raw_value = text.split("=", 1)
-                if p == tuple(d.path) and d.at == "key":
+                if p == path and d.at == "key":
                     col = _column_of(raw_path, p, len(p) - 1)
                 else:
                     col = len(raw_path) + 2 + len(raw_value) - len(raw_value.lstrip())
                 return ("--set", number, col, d.message, text)
+        if path and path not in self.positions:  # a mapping that a --set created
+            for p, (number, text) in self.overrides.items():
+                if p[: len(path)] == path:
+                    col = _column_of(text.split("=", 1)[0], p, len(path) - 1)
+                    return ("--set", number, col, d.message, text)
         if d.line is not None:
             line, col = d.line, d.column or 1
         else:
@@ -318,6 +324,12 @@ def apply_overrides(src: Source, assignments: list[str]) -> None:
         node, ok = src.values, True
         for depth, part in enumerate(path[:-1]):
             nxt = _child(node, part)
+            if isinstance(node, dict) and not isinstance(part, int) and (nxt is None or (
+                    nxt is _MISSING and depth == 0 and not did_you_mean(part, map(str, node)))):
+                # Sections are optional ('--set fit.epochs=3' on a spec without 'fit:'), and an
+                # empty 'fit:' is null: start an empty mapping. (A near miss of a section the
+                # spec has is reported below; any other unknown section by the spec check.)
+                nxt = node[part] = {}
             if nxt is _MISSING:
                 bad(_missing(node, part, path[: depth + 1]), _column_of(raw_path, path, depth))
                 ok = False

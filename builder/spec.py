@@ -81,6 +81,22 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
         "validation_freq": Field((int,), 1, check=_positive),
         "steps_per_epoch": Field((int,), None, check=_positive),
     },
+    "tune": {
+        "strategy": Field((str,), "random", choices=("random", "grid", "coarse_to_fine", "hyperband", "bayesian")),
+        "objective": Field((str, dict), "val_loss", doc="a logged metric, or {name: ..., direction: min|max}"),
+        "max_trials": Field((int,), 10, check=_positive, doc="trial budget (hyperband: derived from max_epochs)"),
+        "executions_per_trial": Field((int,), 1, check=_positive),
+        "epochs": Field((int,), None, check=_positive, doc="epochs per trial (default: fit.epochs)"),
+        "early_stopping": Field((int,), None, check=_positive, doc="stop a trial after N epochs without objective progress"),
+        "seed": Field((int,), None, doc="oracle seed (default: the spec's seed)"),
+        "rounds": Field((int,), 3, check=_positive, doc="coarse_to_fine: number of rounds"),
+        "top_k": Field((int,), 3, check=_positive, doc="coarse_to_fine: best trials that define the next round's box"),
+        "shrink": Field(NUM, 0.5, check=lambda v: None if 0 < v < 1 else "must be in (0, 1)",
+                        doc="coarse_to_fine: each round's box width, as a fraction of the previous round's"),
+        "max_epochs": Field((int,), None, check=_positive, doc="hyperband: most epochs a trial trains (default: fit.epochs)"),
+        "factor": Field((int,), 3, check=lambda v: None if v >= 2 else "must be at least 2", doc="hyperband: reduction factor"),
+        "num_initial_points": Field((int,), None, check=_positive, doc="bayesian: random trials before the Gaussian process"),
+    },
     "export": {
         "formats": Field((list,), ["keras"], doc="keras | saved_model | tflite"),
         "quantization": Field((str,), "none", choices=("none", "float16", "dynamic", "int8", "int8-io")),
@@ -216,6 +232,44 @@ def _check_fit(fit: dict, cat: Catalog, out: Collector) -> None:
                   ("fit", "class_weight"))
 
 
+def logged_metrics(comp: dict, cat: Catalog, validation: bool = True) -> list[str]:
+    """Names ``Model.fit`` logs for the ``compile`` section: ``loss``, each metric's name (its
+    ``name`` argument, else Keras's snake_case default), and their ``val_`` forms."""
+    from builder.registry import snake_case
+
+    names = ["loss"]
+    metrics = comp.get("metrics") or []
+    items = [m for group in metrics.values() for m in group] if isinstance(metrics, dict) else metrics
+    for m in items:
+        if isinstance(m, str):
+            names.append(m)
+        elif isinstance(m, dict) and len(m) == 1:
+            (key, args), = m.items()
+            entry = cat.lookup("metric", key)
+            given = args.get("name") if isinstance(args, dict) else None
+            names.append(given or (snake_case(entry.name) if entry else str(key)))
+    return names + (["val_" + n for n in names] if validation else [])
+
+
+def _check_objective(tune: dict, comp: dict, data: dict, cat: Catalog, out: Collector) -> None:
+    objective = tune.get("objective")
+    path = ("tune", "objective")
+    if isinstance(objective, dict):
+        extra = set(objective) - {"name", "direction"}
+        if extra or "name" not in objective:
+            out.error("'objective' takes a metric name or {name: val_auc, direction: max}", path)
+            return
+        if objective.get("direction", "min") not in ("min", "max"):
+            out.error(f"'direction' must be min or max; received: {objective['direction']!r}", path + ("direction",))
+        name, path = objective["name"], path + ("name",)
+    else:
+        name = objective
+    logged = logged_metrics(comp, cat, validation=data.get("validation_split", 0.1) > 0)
+    if name not in logged:
+        out.error(f"objective '{name}' is not logged by this spec; logged metrics: {', '.join(logged)}"
+                  + did_you_mean(name, logged), path)
+
+
 def _check_export(export: dict, out: Collector) -> None:
     for i, f in enumerate(export.get("formats") or []):
         if f not in EXPORT_FORMATS:
@@ -253,7 +307,9 @@ def check_values(values: dict, src: Source | None, cat: Catalog, out: Collector)
     _check_compile(sections["compile"], cat, out, list(topo.outputs))
     _check_fit(sections["fit"], cat, out)
     _check_export(sections["export"], out)
-    tune = values.get("tune") or {}
+    tune = sections["tune"] if values.get("tune") is not None else {}
+    if tune:
+        _check_objective(tune, sections["compile"], sections["data"], cat, out)
     if len(out.diagnostics) > n0:
         return None
     resolved = {"name": name, "seed": seed, "data": sections["data"], "model": model,

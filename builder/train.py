@@ -124,6 +124,36 @@ def _epoch_log_callback(path: Path):
     return EpochLog()
 
 
+def _atomic_backup(backup_dir: str):
+    """``keras.callbacks.BackupAndRestore`` whose two files are replaced atomically.
+
+    Keras writes ``latest.weights.h5`` in place, so a kill during the write leaves a truncated
+    file that h5py cannot open (its ``double_checkpoint`` fallback catches only ``OSError``, and
+    h5py also raises ``RuntimeError``). Here both files are written under temporary names and
+    renamed, weights first: a kill leaves the previous epoch's backup, or this epoch's weights
+    with the previous epoch's counter (that epoch is then trained once more).
+    """
+    import json
+    import os
+
+    import keras
+
+    class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+        def _save_model(self):  # overrides Keras's private writer (keras/src/callbacks/backup_and_restore.py)
+            os.makedirs(self.backup_dir, exist_ok=True)
+            tmp_weights = os.path.join(self.backup_dir, "incomplete.weights.h5")
+            self.model.save_weights(tmp_weights, overwrite=True)
+            tmp_meta = self._training_metadata_path + ".tmp"
+            with open(tmp_meta, "w") as f:
+                json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp_weights, self._weights_path)
+            os.replace(tmp_meta, self._training_metadata_path)
+
+    return AtomicBackupAndRestore(backup_dir)
+
+
 def read_history(path: Path) -> dict:
     """``history.csv`` → ``{column: [float per epoch]}``."""
     if not path.exists():
@@ -147,9 +177,7 @@ def build_callbacks(spec: Spec, run: RunDir) -> list:
     cat = catalog()
     callbacks = [
         _epoch_log_callback(run.file("history.csv")),
-        # double_checkpoint: Keras keeps the previous epoch's backup and falls back to it when a
-        # kill corrupted the latest one mid-write (h5 files are not written atomically).
-        keras.callbacks.BackupAndRestore(str(run.file("backup")), double_checkpoint=True),
+        _atomic_backup(str(run.file("backup"))),
         keras.callbacks.TensorBoard(log_dir=str(run.file("tensorboard"))),
     ]
     for item in spec.fit.get("callbacks") or []:
@@ -219,6 +247,7 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
             raise RunDirError(f"{run.path} already holds a run; use --resume to continue it, "
                               "or choose another --out")
     seed_everything(spec.seed)
+    model = build_model(spec)  # shape errors are reported before any data is loaded
     splits = load_splits(spec)
     fit_cfg = dict(spec.fit)
     if epochs is not None:
@@ -226,7 +255,6 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     pipes: Pipelines = make_pipelines(splits, batch_size=fit_cfg["batch_size"], seed=spec.seed,
                                       shuffle_buffer=spec.data.get("shuffle_buffer"),
                                       cache=spec.data.get("cache", True), shuffle=fit_cfg["shuffle"])
-    model = build_model(spec)
     run.prepare()
     if not run.file("backup").exists():  # a resumed run restores adapted state with the weights
         adapt_preprocessing(model, splits.train[0])

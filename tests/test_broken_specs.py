@@ -96,11 +96,10 @@ def test_broken_spec(path: Path, tmp_path: Path):
         hits = [i for i, text in enumerate(lines) if head.match(text)]
         assert hits, f"expected '{origin}:{e.line}:{e.column}: error: {e.pattern}' in:\n{report}"
         i = hits[0]
-        quoted = case.sets[0] if e.origin == "--set" and len(case.sets) == 1 else None
-        quoted = quoted if e.origin else source_lines[e.line - 1]
+        # The user's own text: the spec's line, or the N-th --set for "--set:N:COL".
+        quoted = case.sets[e.line - 1] if e.origin == "--set" else source_lines[e.line - 1]
         gutter = f"{e.line:>5} | "
-        if quoted is not None:
-            assert lines[i + 1] == gutter + quoted, f"quoted line wrong in:\n{report}"
+        assert lines[i + 1] == gutter + quoted, f"quoted line wrong in:\n{report}"
         assert lines[i + 2] == " " * (len(gutter) - 2) + "| " + " " * (e.column - 1) + "^", \
             f"caret wrong in:\n{report}"
 

@@ -40,7 +40,7 @@ def test_validate_ok_and_spec_error_exit_codes(write_spec):
 def test_set_overrides_are_checked_like_the_spec():
     result = CliRunner().invoke(main, ["validate", "specs/iris_mlp.yaml", "--set", "fit.epochs=ten"])
     assert result.exit_code == 2
-    assert "error: 'epochs' must be an integer; received: 'ten' (value from --set fit.epochs=ten)" in result.output
+    assert "--set:1:12: error: 'epochs' must be an integer; received: 'ten'" in result.output
 
 
 def test_usage_errors_exit_2():

@@ -74,7 +74,7 @@ model:
     - add: {inputs: [a, b]}
 compile: {loss: mse}
 """)
-    with pytest.raises(SpecError, match=r"Add\(\) cannot be applied to input shape \(None, 8\), \(None, 5\)") as e:
+    with pytest.raises(SpecError, match=r"Add\(\) cannot be applied to input shapes \(None, 8\), \(None, 5\)") as e:
         builder.build_model(load_spec(path))
     assert f"{path}:7:7: error" in str(e.value)
 
