@@ -28,6 +28,7 @@ def handle_errors(fn):
 
     @wraps(fn)
     def wrapper(*args, **kwargs):
+        from builder.export import ExportError
         from builder.rundir import RunDirError
 
         try:
@@ -36,6 +37,8 @@ def handle_errors(fn):
             _fail(err.format(), 2)
         except RunDirError as err:
             _fail(f"dlbuild: error: {err}", 1)
+        except ExportError as err:
+            _fail("\n".join(f"dlbuild: error: {a}: {r}" for a, r in err.failed) or f"dlbuild: error: {err}", 1)
         except KeyboardInterrupt:
             _fail("dlbuild: interrupted; continue with --resume", 130)
 
@@ -109,15 +112,21 @@ def fit(spec: str, out: str | None, runs_root: str, overrides: tuple, epochs: in
 @click.option("--dry-run", is_flag=True, help="Print the search space, grid size and trial budget; train nothing.")
 @click.option("--no-retrain", is_flag=True, help="Skip retraining the best spec on train + validation.")
 @click.option("-v", "--verbose", is_flag=True, help="Show Keras's per-epoch progress inside trials.")
+@click.option("--chief", metavar="HOST:PORT", help="Serve the search's oracle here; workers connect to it.")
+@click.option("--worker", metavar="HOST:PORT", help="Run trials for the chief at HOST:PORT.")
+@click.option("--tuner-id", help="This worker's id (default: worker-<pid>).")
+@click.option("--workers", type=click.IntRange(min=1), help="Start N local worker processes (one GPU each).")
 @handle_errors
 def tune(spec: str, out: str | None, runs_root: str, overrides: tuple, strategy: str | None,
-         max_trials: int | None, dry_run: bool, no_retrain: bool, verbose: bool) -> None:
+         max_trials: int | None, dry_run: bool, no_retrain: bool, verbose: bool, chief: str | None,
+         worker: str | None, tuner_id: str | None, workers: int | None) -> None:
     """Search SPEC's search spaces with Keras Tuner; write trials, best.yaml and the retrained best model."""
     from builder.spec import load_spec
 
     extra = [f"tune.strategy={strategy}"] if strategy else []
     extra += [f"tune.max_trials={max_trials}"] if max_trials else []
-    s = load_spec(spec, _with_tune_section(spec, overrides, extra))
+    all_overrides = _with_tune_section(spec, overrides, extra)
+    s = load_spec(spec, all_overrides)
     if dry_run:
         from builder.tuning import describe_space
 
@@ -126,8 +135,11 @@ def tune(spec: str, out: str | None, runs_root: str, overrides: tuple, strategy:
     from builder.tuning import tune as run_tune
 
     try:
+        if worker and not out:
+            raise click.UsageError("--worker needs --out: the chief and its workers share one tune directory")
         run_tune(s, out_dir=out, runs_root=runs_root, retrain=not no_retrain, verbose=2 if verbose else 0,
-                 log=click.echo)
+                 log=click.echo, chief=chief, worker=worker, tuner_id=tuner_id, workers=workers or 0,
+                 overrides=all_overrides)
     except RuntimeError as err:
         _fail(f"dlbuild: error: {err}", 1)
 
@@ -142,6 +154,11 @@ def _with_tune_section(spec: str, overrides: tuple, extra: list) -> list:
         extra = ["tune={}"] + extra
     return list(overrides) + extra
 
+
+from builder.cli_export import export_cmd, predict_cmd  # noqa: E402  (no TensorFlow at import)
+
+main.add_command(export_cmd)
+main.add_command(predict_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -168,6 +168,9 @@ def _fit(xd: dict, pred: Predictor) -> dict:
     out = {}
     for name, shape, dtype in pred.inputs:
         a = np.asarray(xd[name])
+        if (dtype != "string" and a.ndim == 2 and len(shape) > 1 and None not in shape and -1 not in shape
+                and a.shape[1] == int(np.prod(shape))):  # flat rows (CSV) of an image-shaped input
+            a = a.reshape((len(a), *shape))
         if dtype != "string" and a.ndim == len(shape) and len(shape) and shape[-1] == 1:
             a = a[..., None]
         if a.ndim == len(shape) and dtype != "string":  # a single sample

@@ -46,7 +46,16 @@ def atomic_path(path: Path) -> Iterator[Path]:
         if Path(tmp).is_file():
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)
+        elif path.is_dir():  # a directory artifact (SavedModel): swap, then drop the old one
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            import shutil
+
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
     finally:
         if os.path.isdir(tmp):
             import shutil

@@ -259,7 +259,11 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     if not run.file("backup").exists():  # a resumed run restores adapted state with the weights
         adapt_preprocessing(model, splits.train[0])
     model.compile(**build_compile_args(spec))
-    resolved = {**spec.values, "fit": fit_cfg}
+    data = dict(spec.values["data"])
+    for key in ("csv", "npz"):  # absolute, so the run directory's spec works from anywhere
+        if data.get(key):
+            data[key] = str((spec.directory / data[key]).resolve())
+    resolved = {**spec.values, "data": data, "fit": fit_cfg}
     write_text(run.file("spec.resolved.yaml"), dump_yaml(resolved))
     previous_seconds = float(run.state().get("fit_seconds", 0.0))
     run.set_state("running", spec_name=spec.name, spec_file=str(spec.source.filename if spec.source else ""))
@@ -294,6 +298,10 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     write_json(run.file("metrics.json"), metrics)
     run.set_state("completed", fit_seconds=fit_seconds)
     log(summary(spec, metrics, history, run.path))
+    if any(f != "keras" for f in spec.export.get("formats") or []):
+        from builder.export import export_run
+
+        export_run(run.path, log=log)  # raises ExportError (exit 1); the run itself stays completed
     return FitResult(run.path, model, history, metrics)
 
 

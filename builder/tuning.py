@@ -24,6 +24,7 @@ import csv
 import io
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -251,13 +252,21 @@ def make_tuner(spec: Spec, hypermodel, directory: Path, log=print, overwrite: bo
     class Progress(base):
         """One line per finished trial: i/N, values, objective, best so far, elapsed."""
 
+        def pre_create_trial(self):
+            # A worker asks the chief again at once while the oracle answers IDLE (for instance
+            # between coarse-to-fine rounds); a short pause keeps that loop from spinning.
+            if os.environ.get("KERASTUNER_ORACLE_IP") and getattr(self, "_asked_before", False):
+                time.sleep(0.1)
+            self._asked_before = True
+
         def on_search_begin(self):
             super().on_search_begin()
             self._started = time.perf_counter()
 
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
-            done = sum(1 for tr in self.oracle.trials.values() if tr.status in ("COMPLETED", "FAILED", "INVALID"))
+            self._done = getattr(self, "_done", 0) + 1  # trials run by this process (a worker sees only its own)
+            done = self._done
             best = self.oracle.get_best_trials(1)
             value = trial.score if trial.score is not None else float("nan")
             values = ", ".join(f"{k}={_fmt(v)}" for k, v in trial.hyperparameters.values.items()
@@ -386,20 +395,102 @@ def _plots(rows: list[dict], hp_names: list[str], objective, out: Path) -> None:
 
 # --- the command -----------------------------------------------------------------------------
 
+def _split_address(address: str) -> tuple[str, str]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise SpecError([Diagnostic(f"expected HOST:PORT, e.g. 127.0.0.1:8000; received: {address!r}",
+                                    origin="--chief/--worker", line=1, column=1, quote=address)])
+    return host, port
+
+
+def _set_role(role: str, address: str | None, tuner_id: str) -> None:
+    """Keras Tuner's chief/worker mode is configured by environment variables (keras_tuner
+    ``distribute/utils.py``): the oracle's address, and a tuner id containing "chief" for the chief."""
+    import os
+
+    if address is None:
+        return
+    host, port = _split_address(address)
+    os.environ.update(KERASTUNER_ORACLE_IP=host, KERASTUNER_ORACLE_PORT=port,
+                      KERASTUNER_TUNER_ID="chief" if role == "chief" else tuner_id)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_local_workers(n: int, spec_file: str, overrides: list, out: Path, address: str, log) -> list:
+    """Start ``n`` ``dlbuild tune --worker`` processes on this host, one GPU each when GPUs exist
+    (``CUDA_VISIBLE_DEVICES``), sharing the chief at ``address``."""
+    import os
+    import subprocess
+    import sys
+
+    import tensorflow as tf
+
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    procs = []
+    for i in range(n):
+        env = {**os.environ}
+        for k in ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"):
+            env.pop(k, None)
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = str(i % gpus)
+        cmd = [sys.executable, "-m", "builder.cli", "tune", spec_file, "--out", str(out), "--worker", address,
+               "--tuner-id", f"worker{i}"] + [a for o in overrides for a in ("--set", o)]
+        log_file = open(out / f"worker{i}.log", "w")
+        procs.append(subprocess.Popen(cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT))
+    log(f"dlbuild: started {n} local worker(s) on {address}" + (f" over {gpus} GPU(s)" if gpus else ""))
+    return procs
+
+
+def _watch_workers(procs: list, grace_s: float = 30.0):
+    """Interrupt the chief (blocked in Keras Tuner's gRPC server loop, which never returns while
+    trials are missing) when every local worker has exited and the search has not ended within
+    ``grace_s`` seconds. Returns the event that says it did so."""
+    import _thread
+    import threading
+
+    fired = threading.Event()
+
+    def watch():
+        while any(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        time.sleep(grace_s)
+        fired.set()
+        _thread.interrupt_main()
+
+    threading.Thread(target=watch, daemon=True).start()
+    return fired
+
+
 def tune(spec: Spec, *, out_dir: str | Path | None = None, runs_root: str | Path = "runs", retrain: bool = True,
-         verbose: int = 0, log=print) -> dict:
+         verbose: int = 0, log=print, chief: str | None = None, worker: str | None = None,
+         tuner_id: str | None = None, workers: int = 0, overrides: list | tuple = ()) -> dict:
     """Search ``spec``'s space with Keras Tuner and write the tune directory.
 
     Rerunning with the same ``out_dir`` resumes: completed trials are kept, an interrupted one is
     re-run (Keras Tuner ``overwrite=False``).
 
+    Several processes share one search through Keras Tuner's chief/worker mode: ``chief=HOST:PORT``
+    serves the oracle (and, when the search ends, writes the outputs and retrains the best spec);
+    ``worker=HOST:PORT`` runs trials for that chief; ``workers=N`` does both on this host, starting
+    N local worker processes (one GPU each when GPUs exist).
+
     Returns:
-        ``{"dir": Path, "best_values": dict, "trials": [rows], "best_run": FitResult | None}``.
+        ``{"dir": Path, "best_values": dict, "trials": [rows], "best_run": FitResult | None}``
+        (for a worker: ``best_values`` None).
 
     Raises:
         SpecError: the spec is not tunable, or a trial hit a spec mistake (located).
         RuntimeError: no trial completed (every failure reason is in trials.csv).
     """
+    import os
+
     import keras_tuner as kt
 
     from builder.train import fit as run_fit, load_splits, seed_everything
@@ -409,20 +500,40 @@ def tune(spec: Spec, *, out_dir: str | Path | None = None, runs_root: str | Path
     run = RunDir(out_dir) if out_dir else RunDir.new(Path(runs_root), spec.name, prefix="tune-")
     out = run.path
     run.prepare()
+    procs = []
+    if workers:
+        chief = chief or f"127.0.0.1:{_free_port()}"
+    _set_role("chief" if chief else "worker", chief or worker, tuner_id or f"worker-{os.getpid()}")
+    is_worker = worker is not None and chief is None
     seed_everything(spec.seed)
     splits = load_splits(spec)
-    run.set_state("running", spec_name=spec.name, kind="tune")
+    if not is_worker:
+        run.set_state("running", spec_name=spec.name, kind="tune")
     hypermodel = make_hypermodel(spec, splits, verbose=verbose)
     tuner = make_tuner(spec, hypermodel, out, log=log)
     import keras
 
+    if workers:
+        procs = _start_local_workers(workers, spec.source.filename, list(overrides), out, chief, log)
+    role = "serving the oracle at " + chief if chief else (f"worker of {worker}" if is_worker else "")
     log(f"dlbuild: tuning '{spec.name}' with {spec.tune['strategy']} over {len(spec.spaces)} "
-        f"hyperparameter(s) → {out}")
+        f"hyperparameter(s) → {out}" + (f" ({role})" if role else ""))
+    watchdog = _watch_workers(procs) if procs else None
     try:
         tuner.search(callbacks=[keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"))], verbose=verbose)
     except kt.errors.FatalError as err:  # a spec mistake inside a trial: stop at once, located
         run.set_state("failed")
         raise _ReportedSpecError(str(err)) from None
+    except KeyboardInterrupt:
+        if watchdog is not None and watchdog.is_set():
+            run.set_state("failed")
+            raise RuntimeError(f"every local worker exited before the search finished; see {out}/worker*.log") from None
+        raise
+    finally:
+        for p in procs:
+            p.wait()
+    if is_worker:
+        return {"dir": out, "best_values": None, "trials": [], "best_run": None}
     best_values = write_outputs(tuner, spec, out)
     rows = trial_rows(tuner)
     if best_values is None:

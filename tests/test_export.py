@@ -1,0 +1,218 @@
+"""dlbuild export / predict end to end: a CNN on real Fashion-MNIST, an LSTM and a small
+Transformer on synthetic NPZ data; every artifact verified by its own runtime; tampered
+artifacts fail verification with exit 1."""
+
+import json
+import shutil
+import textwrap
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import builder
+from builder.cli_export import export_cmd, predict_cmd
+from builder.export import ExportError, export_run
+
+CNN = """
+name: tiny_cnn
+seed: 5
+data: {dataset: fashion_mnist, validation_split: 0.1, max_train_samples: 512}
+model:
+  inputs: {image: {shape: [28, 28, 1]}}
+  layers:
+    - rescaling: {scale: 0.00392156862745098}
+    - conv2d: {filters: 8, kernel_size: 3, activation: relu}
+    - max_pooling2d: 2
+    - flatten
+    - dense: {units: 10, activation: softmax}
+compile: {optimizer: {adam: 3.0e-3}, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+fit: {epochs: 1, batch_size: 64}
+export: {formats: [keras, saved_model, tflite], quantization: int8-io}
+"""
+
+LSTM = """
+name: tiny_lstm
+seed: 3
+data: {npz: seq.npz, validation_split: 0.1, test_split: 0.3}
+model:
+  inputs: {series: {shape: [12, 3]}}
+  layers:
+    - lstm: {units: 8}
+    - dense: {units: 2, activation: softmax}
+compile: {optimizer: {adam: 1.0e-2}, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+fit: {epochs: 2, batch_size: 32}
+"""
+
+TRANSFORMER = """
+name: tiny_transformer
+seed: 3
+data: {npz: tok.npz, validation_split: 0.1, test_split: 0.3}
+model:
+  inputs: {tokens: {shape: [16], dtype: int32}}
+  layers:
+    - embedding: {input_dim: 40, output_dim: 16}
+      name: emb
+    - multi_head_attention: {num_heads: 2, key_dim: 8}
+      inputs: [emb, emb]
+      name: att
+    - add: {inputs: [emb, att]}
+    - layer_normalization
+    - global_average_pooling1d
+    - dense: {units: 2, activation: softmax}
+compile: {optimizer: {adam: 1.0e-2}, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+fit: {epochs: 3, batch_size: 32}
+"""
+
+FIELDS = {"artifact", "format", "quantization", "bytes", "max_abs_diff", "accuracy", "latency_ms", "verdict", "reason"}
+quiet = lambda *a, **k: None  # noqa: E731
+
+
+def _train(tmp, text: str, name: str):
+    spec_path = tmp / f"{name}.yaml"
+    spec_path.write_text(textwrap.dedent(text).lstrip())
+    run = tmp / f"run_{name}"
+    builder.fit(builder.load_spec(spec_path), run_dir=run, verbose=0, log=quiet)
+    return run
+
+
+def _by_artifact(run) -> dict:
+    return {e["artifact"]: e for e in json.loads((run / "export.json").read_text())["artifacts"]}
+
+
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory):
+    """A tiny CNN trained one epoch on 512 real Fashion-MNIST images, exported through the CLI
+    with the spec's formats and every TFLite quantization."""
+    tmp = tmp_path_factory.mktemp("cnn")
+    run = _train(tmp, CNN, "cnn")
+    args = [str(run), "--check-samples", "300", "--calibration-samples", "100"]
+    for q in ("none", "float16", "dynamic", "int8", "int8-io"):
+        args += ["--quantization", q]
+    result = CliRunner().invoke(export_cmd, args)
+    assert result.exit_code == 0, result.output
+    return run
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """seq.npz: (600, 12, 3) float sequences, label = sign of the first feature's sum;
+    tok.npz: (600, 16) int32 tokens in [1, 40), label = more than 8 tokens below 20."""
+    tmp = tmp_path_factory.mktemp("synthetic")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 12, 3)).astype("float32")
+    np.savez(tmp / "seq.npz", x=x, y=(x[:, :, 0].sum(1) > 0).astype("int32"), class_names=np.array(["neg", "pos"]))
+    t = rng.integers(1, 40, (600, 16)).astype("int32")
+    np.savez(tmp / "tok.npz", x=t, y=((t < 20).sum(1) > 8).astype("int32"))
+    return tmp
+
+
+def test_cnn_every_format_verified_with_its_own_runtime(cnn_run):
+    arts = _by_artifact(cnn_run)
+    assert set(arts) == {"export/model.keras", "export/saved_model", "export/model.tflite",
+                         "export/model.float16.tflite", "export/model.dynamic.tflite",
+                         "export/model.int8.tflite", "export/model.int8-io.tflite"}
+    for name, e in arts.items():
+        assert FIELDS <= set(e), name
+        assert e["verdict"] == "ok" and e["reason"] is None, (name, e["reason"])
+        assert e["bytes"] > 0 and e["latency_ms"] > 0 and e["accuracy"] is not None
+        assert (cnn_run / f"{name}.json").is_file(), name  # sidecar
+    assert arts["export/model.keras"]["max_abs_diff"] <= 1e-5
+    assert arts["export/saved_model"]["max_abs_diff"] <= 1e-5
+    assert arts["export/model.tflite"]["max_abs_diff"] <= 1e-5
+    assert arts["export/model.float16.tflite"]["max_abs_diff"] <= 1e-3
+    ratio = arts["export/model.tflite"]["bytes"] / arts["export/model.int8.tflite"]["bytes"]
+    assert ratio >= 2.0, ratio  # measured ~3.2x on this model; the Dense kernel dominates
+    ref = json.loads((cnn_run / "export.json").read_text())["reference_accuracy"]
+    for q in ("dynamic", "int8", "int8-io"):
+        assert arts[f"export/model.{q}.tflite"]["accuracy"] >= ref - 0.01
+
+    side = json.loads((cnn_run / "export/model.int8-io.tflite.json").read_text())
+    assert side["inputs"][0]["name"] == "image" and side["inputs"][0]["dtype"] == "int8"
+    assert side["inputs"][0]["quantization"]["scale"] > 0 and side["outputs"][0]["dtype"] == "int8"
+    assert side["class_names"][1] == "Trouser" and any("Rescaling" in n for n in side["preprocessing"])
+    sm = json.loads((cnn_run / "export/saved_model.json").read_text())
+    assert sm["inputs"][0]["signature_key"] == "image"  # the serving signature carries the spec's input name
+
+
+def test_tampered_artifacts_fail_verification_with_exit_1(cnn_run, tmp_path):
+    import keras
+
+    run = tmp_path / "run"
+    shutil.copytree(cnn_run, run)
+    ok = CliRunner().invoke(export_cmd, [str(run), "--verify-only", "--check-samples", "100"])
+    assert ok.exit_code == 0, ok.output
+
+    # .keras: change one weight after export
+    path = run / "export/model.keras"
+    model = keras.saving.load_model(path, safe_mode=True)
+    kernel, bias = model.layers[-1].get_weights()
+    shift = 3.0 * (np.arange(10) == 0)  # not a constant: softmax is invariant to one
+    model.layers[-1].set_weights([kernel, bias + shift])
+    model.save(path)
+    # .tflite: overwrite the Dense bias bytes inside the flatbuffer
+    tfl = run / "export/model.tflite"
+    blob = tfl.read_bytes()
+    at = blob.find(bias.astype("<f4").tobytes())
+    assert at > 0
+    tfl.write_bytes(blob[:at] + (bias + shift).astype("<f4").tobytes() + blob[at + 40:])
+
+    bad = CliRunner().invoke(export_cmd, [str(run), "--verify-only", "--check-samples", "100"])
+    assert bad.exit_code == 1, bad.output
+    assert "export/model.keras: max |Δ|" in bad.output and "export/model.tflite: max |Δ|" in bad.output
+    assert "Traceback" not in bad.output
+    arts = _by_artifact(run)
+    assert arts["export/model.keras"]["verdict"] == "failed" and arts["export/saved_model"]["verdict"] == "ok"
+
+
+def test_predict_npz_and_png_directory_print_class_names(cnn_run, tmp_path):
+    import keras
+
+    from builder.data.bundled import load_dataset
+
+    data = load_dataset("fashion_mnist")
+    np.savez(tmp_path / "few.npz", x=data.x_test[:5])
+    out = CliRunner().invoke(predict_cmd, [str(cnn_run), str(tmp_path / "few.npz")])
+    assert out.exit_code == 0, out.output
+    assert "class" in out.output and any(c in out.output for c in data.class_names)
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3):
+        keras.utils.save_img(images / f"img{i}.png", data.x_test[i], scale=False)
+    for model in (cnn_run / "export/model.int8-io.tflite", cnn_run / "export/saved_model"):
+        res = CliRunner().invoke(predict_cmd, [str(model), str(images), "--output", str(tmp_path / "p.json")])
+        assert res.exit_code == 0, res.output
+        rows = json.loads((tmp_path / "p.json").read_text())
+        assert [r["input"] for r in rows] == ["img0.png", "img1.png", "img2.png"]
+        assert all(r["class"] in data.class_names and 0 <= r["probability"] <= 1 for r in rows)
+
+
+def test_lstm_static_batch_exports_and_int8_crash_is_reported(synthetic):
+    run = _train(synthetic, LSTM, "lstm")
+    report = export_run(run, formats=["keras", "saved_model", "tflite"], quantization=["none", "dynamic"],
+                        log=quiet, check_samples=100)
+    arts = {e["artifact"]: e for e in report["artifacts"]}
+    assert all(e["verdict"] == "ok" for e in arts.values()), arts
+    assert arts["export/model.tflite"]["batch"] == 1 and arts["export/model.tflite"]["max_abs_diff"] <= 1e-5
+    assert not any(o.startswith("Flex") for o in arts["export/model.tflite"]["ops"])
+    # FACTS.md: int8 calibration of a static-batch LSTM crashes the converter; a child process
+    # turns that into a clean, actionable error.
+    with pytest.raises(ExportError, match="unroll: true") as err:
+        export_run(run, formats=["tflite"], quantization=["int8"], log=quiet, check_samples=50,
+                   calibration_samples=20)
+    assert err.value.failed[0][0] == "export/model.int8.tflite"
+    assert not (run / "export/model.int8.tflite").exists()  # a failed artifact is not shipped
+
+
+def test_transformer_int8_keeps_integer_token_inputs(synthetic):
+    run = _train(synthetic, TRANSFORMER, "transformer")
+    report = export_run(run, formats=["saved_model", "tflite"], quantization=["int8", "int8-io"], log=quiet,
+                        check_samples=150, calibration_samples=50)
+    arts = {e["artifact"]: e for e in report["artifacts"]}
+    assert set(arts) == {"export/saved_model", "export/model.tflite", "export/model.int8.tflite",
+                         "export/model.int8-io.tflite"}
+    assert all(e["verdict"] == "ok" for e in arts.values()), arts
+    side = json.loads((run / "export/model.int8-io.tflite.json").read_text())
+    assert side["inputs"][0]["name"] == "tokens" and side["inputs"][0]["dtype"] == "int32"
+    assert side["outputs"][0]["dtype"] == "int8"
