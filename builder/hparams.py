@@ -41,7 +41,8 @@ class HyperParameter:
         kind: ``choice`` | ``int`` | ``float``.
         values: The options of a choice (scalars, or mappings for structural choices).
         min_value, max_value: Inclusive bounds of an ``int``/``float`` range.
-        step: Grid step of a range, or None (continuous for ``float``, 1 for ``int``).
+        step: Grid step of a range, or None (continuous for ``float``, 1 for ``int``); with log
+            sampling a multiplicative factor (Keras Tuner's convention: ``step: 10`` → 1e-4, 1e-3…).
         sampling: ``linear`` | ``log`` | ``reverse_log`` (Keras Tuner's names).
         default: The value ``fit`` uses.
         parent: Name of the enclosing choice hyperparameter and the option index that makes this
@@ -71,8 +72,12 @@ class HyperParameter:
         if self.kind == "float" and self.step is None:
             return None
         step = self.step or 1
-        n = int(math.floor((self.max_value - self.min_value) / step + 1e-9)) + 1
-        vals = [self.min_value + i * step for i in range(n)]
+        if self.sampling == "log" and self.step is not None:  # Keras Tuner: a factor per step
+            n = int(math.floor(math.log(self.max_value / self.min_value) / math.log(step) + 1e-9)) + 1
+            vals = [self.min_value * step**i for i in range(n)]
+        else:
+            n = int(math.floor((self.max_value - self.min_value) / step + 1e-9)) + 1
+            vals = [self.min_value + i * step for i in range(n)]
         return [int(v) for v in vals] if self.kind == "int" else [round(v, 12) for v in vals]
 
     def describe(self) -> str:
@@ -160,7 +165,10 @@ def _parse(value: dict, path: tuple, out: Collector, parent: tuple | None) -> Hy
                 out.error(f"'step' must be a positive number; received: {step!r}", path + ("step",))
             elif kind == "int" and not isinstance(step, int):
                 out.error(f"'step' of an 'int' range must be an integer; received: {step!r}", path + ("step",))
-            elif step > hi - lo and hi > lo:
+            elif sampling == "log" and step <= 1:
+                out.error(f"with sampling: log, 'step' is a factor (Keras Tuner): it must be > 1, "
+                          f"e.g. 10; received: {step!r}", path + ("step",))
+            elif sampling != "log" and step > hi - lo and hi > lo:
                 out.error(f"'step' {step} is larger than the range [{lo}, {hi}]", path + ("step",))
         if "default" in value and (not _number(default) or not lo <= default <= hi):
             out.error(f"'default' must be a number in [{lo}, {hi}]; received: {default!r}", path + ("default",))

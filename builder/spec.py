@@ -119,7 +119,10 @@ class Spec:
         model: The ``model`` section as written (resolved), and ``topology`` its expanded graph.
         values: The whole resolved document with defaults: what ``spec.resolved.yaml`` holds.
         spaces: Every search space by hyperparameter name (empty for a concrete spec).
-        source: The parsed file, for locating errors raised later (shape errors, data errors).
+        source: The resolved document with positions, for locating errors raised later
+            (shape errors, data errors).
+        template: The document as written (search spaces kept, ``--set`` applied): what
+            ``tune`` resolves again for every trial.
     """
 
     name: str
@@ -134,6 +137,7 @@ class Spec:
     values: dict
     spaces: dict = field(default_factory=dict)
     source: Source | None = None
+    template: Source | None = None
 
     @property
     def directory(self) -> Path:
@@ -335,7 +339,7 @@ def resolve_spec(src: Source, spaces: dict, choose: Callable = hparams.default_c
     out = Collector()
     spec = check_values(values, located, cat, out)
     out.raise_if_any(located)
-    return Spec(**{**spec.__dict__, "spaces": spaces})
+    return Spec(**{**spec.__dict__, "spaces": spaces, "template": src})
 
 
 def load_spec(path: str | Path, overrides: list[str] | tuple = (), choose: Callable | None = None) -> Spec:

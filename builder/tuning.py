@@ -172,10 +172,22 @@ def make_hypermodel(base: Spec, splits, verbose: int = 0):
     class SpecFatalError(kt.errors.FatalError):
         """A located spec error raised inside a trial."""
 
+    class NaNGuard(keras.callbacks.TerminateOnNaN):
+        """Keras's TerminateOnNaN, remembering that it fired (the epoch's logged mean can still
+        look finite), so the trial is recorded FAILED rather than COMPLETED."""
+
+        bad = None
+
+        def on_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)) and self.bad is None:
+                self.bad = (batch, float(loss))
+            super().on_batch_end(batch, logs)
+
     class SpecHyperModel(kt.HyperModel):
         def resolve(self, hp) -> Spec:
             try:
-                return resolve_spec(base.source, base.spaces, lambda h: register(hp, h, base.spaces))
+                return resolve_spec(base.template, base.spaces, lambda h: register(hp, h, base.spaces))
             except SpecError as err:
                 raise SpecFatalError(err.format()) from None
 
@@ -200,15 +212,16 @@ def make_hypermodel(base: Spec, splits, verbose: int = 0):
                 obj = objective_of(base)
                 callbacks.append(keras.callbacks.EarlyStopping(monitor=obj.name, mode=obj.direction,
                                                                patience=patience))
-            callbacks.append(keras.callbacks.TerminateOnNaN())
+            guard = NaNGuard()
+            callbacks.append(guard)
             epochs = kwargs.pop("epochs", None) or base.tune.get("epochs") or spec.fit["epochs"]
             kwargs.pop("verbose", None)
             history = model.fit(pipes.train, validation_data=pipes.val, epochs=epochs, callbacks=callbacks,
                                 class_weight=class_weights(spec, splits.train[1]), verbose=verbose,
                                 shuffle=False, **kwargs)
-            losses = history.history.get("loss", [])
-            if losses and not all(math.isfinite(v) for v in losses):
-                raise kt.errors.FailedTrialError(f"loss became {losses[-1]} (NaN/Inf) at epoch {len(losses)}")
+            if guard.bad is not None:
+                raise kt.errors.FailedTrialError(f"loss became {guard.bad[1]} (NaN/Inf) at batch {guard.bad[0]}; "
+                                                 "lower the learning rate or clip gradients (clipnorm)")
             return history
 
     return SpecHyperModel()
@@ -311,7 +324,7 @@ def best_spec_values(base: Spec, values: dict) -> dict:
             return int(v) if h.kind == "int" else v
         return hparams.default_choice(h)
 
-    spec = resolve_spec(base.source, base.spaces, choose)
+    spec = resolve_spec(base.template, base.spaces, choose)
     doc = copy.deepcopy(spec.values)
     doc.pop("tune", None)
     return doc
@@ -568,7 +581,12 @@ class _ReportedSpecError(SpecError):
 def describe_space(spec: Spec, time_a_step: bool = True) -> str:
     """The ``--dry-run`` report: each hyperparameter with its YAML line and range, the grid size,
     the trial budget, and an estimated duration from one timed training step of the default spec
-    (seconds per step × steps per epoch × epochs × trials; an estimate, not a promise)."""
+    (seconds per step × steps per epoch × epochs × trials; an estimate, not a promise).
+
+    Raises:
+        SpecError: the spec cannot be tuned (see :func:`check_tunable`).
+    """
+    check_tunable(spec)
     t = spec.tune
     lines = [f"{spec.name}: {len(spec.spaces)} hyperparameter(s), strategy {t['strategy']}"]
     for h in spec.spaces.values():
