@@ -97,12 +97,17 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
         "factor": Field((int,), 3, check=lambda v: None if v >= 2 else "must be at least 2", doc="hyperband: reduction factor"),
         "num_initial_points": Field((int,), None, check=_positive, doc="bayesian: random trials before the Gaussian process"),
     },
+    "distribute": {
+        "strategy": Field((str,), "auto", choices=("auto", "default", "one_device", "mirrored"),
+                          doc="tf.distribute strategy; auto = mirrored over >1 GPU, else default"),
+        "devices": Field((list,), None, doc="device names for mirrored / one_device, e.g. [/gpu:0, /gpu:1]"),
+    },
     "export": {
         "formats": Field((list,), ["keras"], doc="keras | saved_model | tflite"),
         "quantization": Field((str,), "none", choices=("none", "float16", "dynamic", "int8", "int8-io")),
     },
 }
-TOP_LEVEL = ("name", "seed", "data", "model", "compile", "fit", "tune", "export")
+TOP_LEVEL = ("name", "seed", "data", "model", "compile", "fit", "tune", "export", "distribute")
 MODEL_KEYS = ("inputs", "layers", "blocks", "outputs")
 EXPORT_FORMATS = ("keras", "saved_model", "tflite")
 DEFAULT_SEED = 1337  # any fixed value: what matters is that a spec without 'seed' is reproducible
@@ -123,6 +128,7 @@ class Spec:
             (shape errors, data errors).
         template: The document as written (search spaces kept, ``--set`` applied): what
             ``tune`` resolves again for every trial.
+        distribute: The ``distribute`` section (see :mod:`builder.distribute`).
     """
 
     name: str
@@ -138,6 +144,7 @@ class Spec:
     spaces: dict = field(default_factory=dict)
     source: Source | None = None
     template: Source | None = None
+    distribute: dict = field(default_factory=dict)
 
     @property
     def directory(self) -> Path:
@@ -320,9 +327,10 @@ def check_values(values: dict, src: Source | None, cat: Catalog, out: Collector)
                 "compile": sections["compile"], "fit": sections["fit"], "export": sections["export"]}
     if tune:
         resolved["tune"] = tune
+    resolved["distribute"] = sections["distribute"]
     return Spec(name=name, seed=seed, data=sections["data"], model=model, compile=sections["compile"],
                 fit=sections["fit"], export=sections["export"], tune=tune, topology=topo,
-                values=resolved, source=src)
+                values=resolved, source=src, distribute=sections["distribute"])
 
 
 def resolve_spec(src: Source, spaces: dict, choose: Callable = hparams.default_choice,

@@ -246,8 +246,12 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
 
             raise RunDirError(f"{run.path} already holds a run; use --resume to continue it, "
                               "or choose another --out")
+    from builder.distribute import describe, make_strategy
+
     seed_everything(spec.seed)
-    model = build_model(spec)  # shape errors are reported before any data is loaded
+    strategy = make_strategy(spec.distribute)
+    with strategy.scope():  # variables are created (mirrored) inside the strategy's scope
+        model = build_model(spec)  # shape errors are reported before any data is loaded
     splits = load_splits(spec)
     fit_cfg = dict(spec.fit)
     if epochs is not None:
@@ -256,9 +260,10 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
                                       shuffle_buffer=spec.data.get("shuffle_buffer"),
                                       cache=spec.data.get("cache", True), shuffle=fit_cfg["shuffle"])
     run.prepare()
-    if not run.file("backup").exists():  # a resumed run restores adapted state with the weights
-        adapt_preprocessing(model, splits.train[0])
-    model.compile(**build_compile_args(spec))
+    with strategy.scope():
+        if not run.file("backup").exists():  # a resumed run restores adapted state with the weights
+            adapt_preprocessing(model, splits.train[0])
+        model.compile(**build_compile_args(spec))
     data = dict(spec.values["data"])
     for key in ("csv", "npz"):  # absolute, so the run directory's spec works from anywhere
         if data.get(key):
@@ -267,7 +272,8 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     write_text(run.file("spec.resolved.yaml"), dump_yaml(resolved))
     previous_seconds = float(run.state().get("fit_seconds", 0.0))
     run.set_state("running", spec_name=spec.name, spec_file=str(spec.source.filename if spec.source else ""))
-    log(f"dlbuild: training '{spec.name}' ({model.count_params():,} parameters) → {run.path}")
+    log(f"dlbuild: training '{spec.name}' ({model.count_params():,} parameters; "
+        f"{describe(strategy, fit_cfg['batch_size'])}) → {run.path}")
     started = time.perf_counter()
     try:
         model.fit(pipes.train, validation_data=pipes.val, epochs=fit_cfg["epochs"],
@@ -292,6 +298,7 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
         "fit_seconds": round(fit_seconds, 3),
         "train_samples": int(len(splits.train[1])),
         "batch_size": fit_cfg["batch_size"],
+        "replicas": int(strategy.num_replicas_in_sync),
     }
     if splits.class_names:
         metrics["class_names"] = list(splits.class_names)

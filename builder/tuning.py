@@ -8,7 +8,8 @@ the trial's values, checks it, builds, compiles and fits it exactly as ``dlbuild
 The tune directory::
 
     kt/              the Keras Tuner project (oracle.json, trials): a rerun resumes it
-    trials.csv       one row per trial: id, status, objective, seconds, values, failure reason
+    trials.csv       one row per trial: id, status, objective, seconds, failure reason, values
+    trial_seconds/   wall time of each trial (seconds), one file per trial
     results.md       the trials table, best first
     best.yaml        the best trial as a concrete spec (no search spaces): `dlbuild fit best.yaml`
     rounds.json      coarse_to_fine: each round's box
@@ -238,7 +239,12 @@ def make_tuner(spec: Spec, hypermodel, directory: Path, log=print, overwrite: bo
     t = spec.tune
     objective = objective_of(spec)
     seed = t.get("seed") if t.get("seed") is not None else spec.seed
+    from builder.distribute import make_strategy
+
+    strategy_obj = make_strategy(spec.distribute)
     common = dict(hypermodel=hypermodel, objective=objective, seed=seed,
+                  # each trial is built, compiled and fitted inside this strategy's scope
+                  distribution_strategy=strategy_obj if strategy_obj.num_replicas_in_sync > 1 else None,
                   hyperparameters=search_space(spec.spaces), directory=str(directory), project_name="kt",
                   overwrite=overwrite, executions_per_trial=t["executions_per_trial"],
                   max_consecutive_failed_trials=max(3, t["max_trials"]))
@@ -276,7 +282,19 @@ def make_tuner(spec: Spec, hypermodel, directory: Path, log=print, overwrite: bo
             super().on_search_begin()
             self._started = time.perf_counter()
 
+        def on_trial_begin(self, trial):
+            super().on_trial_begin(trial)
+            self._trial_started = time.perf_counter()
+            boxes = getattr(self.oracle, "boxes", None)  # coarse-to-fine: say when a round's box is drawn
+            if boxes and len(boxes) != getattr(self, "_boxes_seen", 0):
+                self._boxes_seen = len(boxes)
+                rnd = max(boxes, key=int)
+                log(f"coarse_to_fine round {int(rnd) + 1}: box (unit cube) " + json.dumps(boxes[rnd]))
+
         def on_trial_end(self, trial):
+            seconds = time.perf_counter() - getattr(self, "_trial_started", time.perf_counter())
+            # One small file per trial: several worker processes may finish trials at once.
+            write_text(directory / "trial_seconds" / f"{trial.trial_id}.txt", f"{seconds:.3f}\n")
             super().on_trial_end(trial)
             self._done = getattr(self, "_done", 0) + 1  # trials run by this process (a worker sees only its own)
             done = self._done
@@ -307,8 +325,10 @@ def trial_rows(tuner) -> list[dict]:
         if tr is None:
             continue
         msg = (tr.message or "").strip().splitlines()
+        seconds_file = Path(tuner.project_dir).parent / "trial_seconds" / f"{trial_id}.txt"
         row = {"trial_id": trial_id, "status": tr.status,
                "objective": tr.score if tr.score is not None else "",
+               "seconds": float(seconds_file.read_text()) if seconds_file.exists() else "",
                "failure": msg[-1][:300] if msg and tr.status != "COMPLETED" else ""}
         row.update({k: v for k, v in tr.hyperparameters.values.items()})
         rows.append(row)
@@ -343,7 +363,8 @@ def write_outputs(tuner, base: Spec, out: Path) -> dict | None:
     objective = tuner.oracle.objective
     done = [r for r in rows if r["status"] == "COMPLETED"]
     done.sort(key=lambda r: r["objective"], reverse=objective.direction == "max")
-    hp_names = [k for k in keys if k not in ("trial_id", "status", "objective", "failure") and not k.startswith("tuner/")]
+    hp_names = [k for k in keys if k not in ("trial_id", "status", "objective", "seconds", "failure")
+                and not k.startswith("tuner/")]
     lines = [f"# {base.name}: {len(rows)} trials, objective {objective.name} ({objective.direction})", "",
              "| rank | trial | " + objective.name + " | " + " | ".join(hp_names) + " |",
              "|---" * (3 + len(hp_names)) + "|"]

@@ -78,3 +78,23 @@ def test_sigkill_after_an_epoch_then_resume_records_every_epoch_once(write_spec,
     assert _epochs(out) == [1, 2, 3, 4, 5, 6]
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 6
     assert json.loads((out / "run.json").read_text())["state"] == "completed"
+
+
+@pytest.mark.parametrize("path", sorted(str(p) for p in Path("specs").glob("*.yaml")))
+def test_every_bundled_spec_validates_and_builds(path):
+    result = CliRunner().invoke(main, ["validate", path])
+    assert result.exit_code == 0, result.output
+    assert builder.build_model(builder.load_spec(path)).count_params() > 0
+
+
+def test_normalization_is_adapted_on_the_training_split_only(tmp_path):
+    import numpy as np
+
+    from builder.train import load_splits
+
+    spec = builder.load_spec("specs/iris_mlp.yaml", overrides=["fit.epochs=1"])
+    result = builder.fit(spec, run_dir=tmp_path / "r", verbose=0, log=lambda *_: None)
+    norm = result.model.get_layer("normalization")
+    x_train = load_splits(spec).train[0]
+    np.testing.assert_allclose(np.ravel(norm.mean), x_train.mean(axis=0), rtol=1e-4)
+    np.testing.assert_allclose(np.ravel(norm.variance), x_train.var(axis=0), rtol=1e-3)

@@ -217,3 +217,31 @@ def test_chief_and_two_local_workers_run_every_trial_once(write_spec, tmp_path):
                   for i in range(2)]
     assert sum(per_worker) == 6 and all(n > 0 for n in per_worker)
     assert (out / "best.yaml").is_file()
+
+
+@pytest.mark.parametrize("strategy,extra", [("hyperband", "max_epochs: 2, factor: 2"),
+                                            ("bayesian", "max_trials: 3, num_initial_points: 2")])
+def test_keras_tuner_strategies_run_from_the_spec(write_spec, tmp_path, strategy, extra):
+    text = TUNE_SPEC.replace("tune: {strategy: random, objective: val_accuracy, max_trials: 3}",
+                             f"tune: {{strategy: {strategy}, objective: val_accuracy, {extra}}}")
+    out = tmp_path / strategy
+    result = CliRunner().invoke(main, ["tune", write_spec(text), "--out", str(out), "--no-retrain"])
+    assert result.exit_code == 0, result.output
+    rows = _rows(out / "trials.csv")
+    assert len(rows) >= 2 and all(r["status"] == "COMPLETED" for r in rows)
+    assert all(float(r["seconds"]) > 0 for r in rows)
+    assert builder.load_spec(out / "best.yaml").spaces == {}
+
+
+def test_repeat_is_searchable_for_variable_depth(write_spec):
+    from builder.tuning import make_hypermodel, search_space
+    from builder.train import load_splits
+
+    text = TUNE_SPEC.replace("- dense: {units: {choice: [4, 8]}, activation: relu}",
+                             "- dense: {units: 4, activation: relu, repeat: {int: [1, 3], name: depth}}")
+    spec = builder.load_spec(write_spec(text))
+    assert sum(n.layer == "Dense" for n in spec.topology.nodes) == 2  # fit: the minimum, 1 + output
+    hp = search_space(spec.spaces)
+    hp.values["depth"] = 3
+    model = make_hypermodel(spec, load_splits(spec)).build(hp)
+    assert sum(type(l).__name__ == "Dense" for l in model.layers) == 4

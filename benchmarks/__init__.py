@@ -1,0 +1,1 @@
+"""Benchmarks of dlbuild (not tests): run as ``python -m benchmarks.<name>``."""
