@@ -8,41 +8,12 @@ a fraction of a second.
 from __future__ import annotations
 
 import os
-import sys
-from functools import wraps
 
 import click
 
-from builder.errors import SpecError
+from builder.cli_common import fail as _fail, handle_errors
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's C++ start-up chatter
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(message, err=True)
-    sys.exit(code)
-
-
-def handle_errors(fn):
-    """Turn :class:`SpecError` into its located report and exit 2; run-directory problems exit 1."""
-
-    @wraps(fn)
-    def wrapper(*args, **kwargs):
-        from builder.export import ExportError
-        from builder.rundir import RunDirError
-
-        try:
-            return fn(*args, **kwargs)
-        except SpecError as err:
-            _fail(err.format(), 2)
-        except RunDirError as err:
-            _fail(f"dlbuild: error: {err}", 1)
-        except ExportError as err:
-            _fail("\n".join(f"dlbuild: error: {a}: {r}" for a, r in err.failed) or f"dlbuild: error: {err}", 1)
-        except KeyboardInterrupt:
-            _fail("dlbuild: interrupted; continue with --resume", 130)
-
-    return wrapper
 
 
 def _version() -> str:

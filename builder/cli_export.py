@@ -7,46 +7,14 @@ TensorFlow is imported inside the command bodies only.
 
 from __future__ import annotations
 
-import sys
-from functools import wraps
 from pathlib import Path
 
 import click
 
-from builder.errors import SpecError
+from builder.cli_common import handle_errors
 
 FORMAT_CHOICES = ("keras", "saved_model", "tflite")
 QUANT_CHOICES = ("none", "float16", "dynamic", "int8", "int8-io")
-
-
-def _fail(message: str, code: int) -> None:
-    click.echo(message, err=True)
-    sys.exit(code)
-
-
-def handle_export_errors(fn):
-    """SpecError → its located report, exit 2; ExportError / PredictError / missing files → one
-    ``dlbuild: error:`` line per problem, exit 1; never a traceback."""
-
-    @wraps(fn)
-    def wrapper(*args, **kwargs):
-        from builder.export import ExportError
-        from builder.predict import PredictError
-        from builder.rundir import RunDirError
-
-        try:
-            return fn(*args, **kwargs)
-        except SpecError as err:
-            _fail(err.format(), 2)
-        except ExportError as err:
-            lines = [f"dlbuild: error: {a}: {r}" for a, r in err.failed] or [f"dlbuild: error: {err}"]
-            _fail("\n".join(lines), 1)
-        except (PredictError, RunDirError, FileNotFoundError) as err:
-            _fail(f"dlbuild: error: {err}", 1)
-        except KeyboardInterrupt:
-            _fail("dlbuild: interrupted", 130)
-
-    return wrapper
 
 
 @click.command("export")
@@ -62,7 +30,7 @@ def handle_export_errors(fn):
               help="Training samples for int8 calibration.")
 @click.option("--verify-only", is_flag=True,
               help="Re-verify the artifacts listed in RUN_DIR/export.json without re-exporting them.")
-@handle_export_errors
+@handle_errors
 def export_cmd(target: str, formats: tuple, quantizations: tuple, check_samples: int, calibration_samples: int,
                verify_only: bool) -> None:
     """Export a run (or a .keras MODEL) and verify every artifact by running it.
@@ -107,7 +75,7 @@ def export_cmd(target: str, formats: tuple, quantizations: tuple, check_samples:
 @click.argument("model", type=click.Path(exists=True))
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the predictions to FILE (.csv or .json).")
-@handle_export_errors
+@handle_errors
 def predict_cmd(model: str, input_path: str, output: str | None) -> None:
     """Predict with MODEL (run dir, .keras, SavedModel dir, .tflite) on INPUT (.npy/.npz, .csv,
     an image or a directory of images, or a text file with one input per line)."""
