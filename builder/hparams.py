@@ -227,11 +227,11 @@ def resolve(values: Any, choose: Callable[[HyperParameter], Any], spaces: dict[s
     it is updated in place so that resolved values keep the positions of the option they came from.
     Returns the resolved copy; ``values`` is not modified.
     """
-    by_path = {hp.path: hp for hp in spaces.values()}
-
     def walk(v: Any, path: tuple, src: tuple) -> Any:
         if is_search_space(v):
-            hp = by_path.get(src)
+            # By name, not path: a shared ``name`` appears at several paths.
+            name = v.get("name", format_path(src))
+            hp = spaces.get(name) if isinstance(name, str) else None
             if hp is None:  # an invalid space that was already reported
                 return None
             picked = choose(hp)

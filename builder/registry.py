@@ -62,7 +62,7 @@ DENIED: dict[str, str] = {
     "RNN": "it needs a cell object; use SimpleRNN, LSTM or GRU",
     "StackedRNNCells": "it needs cell objects; stack SimpleRNN, LSTM or GRU layers",
     "Optimizer": "it is the abstract base class of all optimizers",
-    "LossScaleOptimizer": "set 'fit.mixed_precision' instead",
+    "LossScaleOptimizer": "it wraps another optimizer object; mixed precision is not a spec option yet",
     "MultiOptimizer": "it needs layer objects",
     "Loss": "it is the abstract base class of all losses",
     "Metric": "it is the abstract base class of all metrics",

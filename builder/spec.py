@@ -48,7 +48,7 @@ NUM = (int, float)
 SECTIONS: dict[str, dict[str, Field] | None] = {
     # name / seed are scalars; model is checked by builder.topology.
     "data": {
-        "dataset": Field((str,), doc="bundled dataset name (dlbuild datasets lists them)"),
+        "dataset": Field((str,), doc="bundled dataset name (listed in docs/spec.md and DATA_LICENSES.md)"),
         "csv": Field((str,), doc="CSV file with a header row, relative to the spec"),
         "npz": Field((str,), doc="NumPy .npz file, relative to the spec"),
         "target": Field((str,), doc="CSV target column (default: the last column)"),
@@ -253,7 +253,8 @@ def logged_metrics(comp: dict, cat: Catalog, validation: bool = True) -> list[st
     items = [m for group in metrics.values() for m in group] if isinstance(metrics, dict) else metrics
     for m in items:
         if isinstance(m, str):
-            names.append(m)
+            entry = cat.lookup("metric", m)  # "mae" is built as MeanAbsoluteError: logged by its name
+            names.append(snake_case(entry.name) if entry is not None and entry.is_class else m)
         elif isinstance(m, dict) and len(m) == 1:
             (key, args), = m.items()
             entry = cat.lookup("metric", key)

@@ -110,3 +110,22 @@ compile: {loss: sparse_categorical_crossentropy, optimizer: adamm}
     assert "did you mean 'validation_split'?" in lines[0]
     assert "did you mean 'units'?" in lines[1]
     assert "unknown optimizer 'adamm'; did you mean 'adam'?" in lines[2]
+
+
+def test_a_shared_name_is_one_hyperparameter_used_in_two_places(write_spec):
+    layers = ("    - dense: {units: {choice: [32, 64], name: width}}\n"
+              "    - dense: {units: {choice: [32, 64], name: width}}\n    - dense: 3\n")
+    s = load_spec(write_spec(spec_text(layers)))
+    assert list(s.spaces) == ["width"]
+    assert [n.args["units"] for n in s.topology.nodes] == [32, 32, 3]
+    chosen = hparams.resolve(s.template.values, lambda h: 64, s.spaces)
+    assert [l["dense"]["units"] for l in chosen["model"]["layers"][:2]] == [64, 64]
+
+
+def test_objective_names_follow_what_keras_logs(write_spec):
+    from builder.registry import catalog
+    from builder.spec import logged_metrics
+
+    names = logged_metrics({"metrics": ["mae", "accuracy", {"auc": {"name": "pr_auc"}}, {"precision": {}}]}, catalog())
+    assert names[:5] == ["loss", "mean_absolute_error", "accuracy", "pr_auc", "precision"]
+    assert "val_mean_absolute_error" in names
