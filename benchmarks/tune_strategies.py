@@ -334,14 +334,15 @@ def report(data: dict, md_path: Path, png_name: str) -> str:
         "",
         "Best `val_accuracy` (%) at the end of each run, over seeds:",
         "",
-        "| strategy | trials per run | best: mean ± std | min | median | max | wall time per run (s, mean) |",
+        "| strategy | trials run per run | best: mean ± std | min | median | max | wall time per run (s, mean) |",
         "|---|---|---|---|---|---|---|",
     ]
     for s in STRATEGIES:
         if s not in t:
             continue
         b, tr, w = t[s]["best"], t[s]["trials"], t[s]["wall_s"]
-        out.append(f"| {s} | {tr['median']:.0f} | {pct(b['mean'])} ± {pct(b['std'])} | {pct(b['min'])} | "
+        trials = f"{tr['min']:.0f}" if tr["min"] == tr["max"] else f"{tr['min']:.0f}–{tr['max']:.0f} ({tr['mean']:.1f} mean)"
+        out.append(f"| {s} | {trials} | {pct(b['mean'])} ± {pct(b['std'])} | {pct(b['min'])} | "
                    f"{pct(b['median'])} | {pct(b['max'])} | {w['mean']:.1f} |")
     grid_at = [r.get("best_at_budget") for r in data["runs"] if r["strategy"] == "grid" and r.get("best_at_budget")]
     out += [""]

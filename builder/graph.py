@@ -48,6 +48,8 @@ def build_model(spec: Spec):
     """
     import keras
 
+    import builder.layers  # noqa: F401  (registers dlbuild's serializable composite layers)
+
     cat = catalog()
     out = Collector()
     tensors = {}

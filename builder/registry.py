@@ -45,6 +45,10 @@ KINDS: dict[str, tuple[str, str | None, bool]] = {
     "callback": ("keras.callbacks", "keras.callbacks.Callback", False),
 }
 
+#: dlbuild's own additions, scanned like Keras's modules (``keras_hub``-style layers Keras lacks,
+#: optimizers from the literature). Keras's own names win on a collision.
+EXTENSIONS: dict[str, str] = {"layer": "builder.layers", "optimizer": "builder.optimizers"}
+
 #: Classes a spec may not name, and why. A spec is data: nothing that runs user code, loads a
 #: foreign model, or reaches the network.
 DENIED: dict[str, str] = {
@@ -232,12 +236,15 @@ def build_catalog() -> dict:
         RuntimeError: two public classes of one kind collide under :func:`normalize`.
     """
     import importlib
+    import importlib.util
 
     import keras
 
     out: dict = {"keras_version": keras.__version__, "kinds": {}}
     for kind, (module_name, base_path, with_functions) in KINDS.items():
-        module = importlib.import_module(module_name)
+        modules = [(module_name, importlib.import_module(module_name))]
+        if kind in EXTENSIONS and importlib.util.find_spec(EXTENSIONS[kind]) is not None:
+            modules.append((EXTENSIONS[kind], importlib.import_module(EXTENSIONS[kind])))
         base = None
         if base_path:
             mod, _, attr = base_path.rpartition(".")
@@ -245,18 +252,21 @@ def build_catalog() -> dict:
         entries: dict[str, dict] = {}
         index: dict[str, str] = {}
         by_object: dict[int, str] = {}
-        for public, obj in sorted(vars(module).items()):
+        # Keras classes re-exported by an extension module are not dlbuild's own.
+        members = [(public, obj, name) for name, module in modules for public, obj in sorted(vars(module).items())
+                   if not (name != module_name and getattr(obj, "__module__", "").startswith("keras"))]
+        for public, obj, source_module in members:
             if public.startswith("_") or public in ("get", "serialize", "deserialize"):
                 continue
             if inspect.isclass(obj) and base is not None and issubclass(obj, base):
                 if id(obj) not in by_object:
                     by_object[id(obj)] = obj.__name__
-                    entries[obj.__name__] = _describe_class(obj, kind, module_name)
+                    entries[obj.__name__] = _describe_class(obj, kind, source_module)
                 canonical = by_object[id(obj)]
             elif with_functions and inspect.isfunction(obj):
                 if id(obj) not in by_object:
                     by_object[id(obj)] = public
-                    entries[public] = _describe_function(obj, module_name, public)
+                    entries[public] = _describe_function(obj, source_module, public)
                 canonical = by_object[id(obj)]
             else:
                 continue

@@ -51,3 +51,13 @@ def test_denied_names_are_found_but_marked(cat):
         entry = cat.lookup("layer", name)
         assert entry is not None and cat.denied(entry) == DENIED[name]
     assert "Lambda" not in cat.names("layer")
+
+
+def test_shipped_catalog_is_up_to_date():
+    """The JSON that `validate` reads without TensorFlow equals a fresh scan of Keras and dlbuild's
+    own layers and optimizers. If this fails, regenerate it: python -m builder.registry"""
+    import json
+
+    from builder.registry import _SNAPSHOT, build_catalog
+
+    assert json.loads(_SNAPSHOT.read_text()) == json.loads(json.dumps(build_catalog()))
