@@ -58,17 +58,63 @@ def validate(spec: str, overrides: tuple) -> None:
 @click.option("--epochs", type=click.IntRange(min=1), help="Override fit.epochs.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (--out, or the latest unfinished one).")
 @click.option("-q", "--quiet", is_flag=True, help="No per-epoch progress bar.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Train with N local worker processes (MultiWorkerMirroredStrategy on 127.0.0.1).")
+@click.option("--cluster", metavar="HOST:PORT,...", help="Multi-worker cluster: every worker's address.")
+@click.option("--worker-index", type=click.IntRange(min=0), help="This process's index in --cluster (0 = chief).")
 @handle_errors
 def fit(spec: str, out: str | None, runs_root: str, overrides: tuple, epochs: int | None, resume: bool,
-        quiet: bool) -> None:
+        quiet: bool, workers: int | None, cluster: str | None, worker_index: int | None) -> None:
     """Train SPEC and write a run directory."""
     from builder.spec import load_spec
 
+    overrides = list(overrides)
+    if cluster:
+        if worker_index is None:
+            raise click.UsageError("--cluster needs --worker-index")
+        overrides += _cluster_overrides(cluster.split(","), worker_index)
     s = load_spec(spec, overrides)
+    if workers:
+        _fit_local_workers(spec, s.name, overrides, workers, out, runs_root, resume, epochs, quiet)
+        return
     from builder.train import fit as run_fit
 
     run_fit(s, run_dir=out, runs_root=runs_root, resume=resume, epochs=epochs,
             verbose=0 if quiet else None, log=click.echo)
+
+
+def _cluster_overrides(addresses: list, index: int) -> list:
+    quoted = ", ".join(f"'{a.strip()}'" for a in addresses)
+    return ["distribute.strategy=multi_worker", f"distribute.workers=[{quoted}]", f"distribute.worker_index={index}"]
+
+
+def _fit_local_workers(spec: str, name: str, overrides: list, n: int, out: str | None, runs_root: str,
+                       resume: bool, epochs: int | None, quiet: bool) -> None:
+    """``fit --workers N``: N processes on 127.0.0.1, each ``dlbuild fit --cluster ... --worker-index i``
+    (the code path of a real cluster); worker 0, the chief, writes the run directory."""
+    import socket
+    import subprocess
+    import sys
+    from datetime import datetime
+    from pathlib import Path
+
+    if out is None:
+        out = str(Path(runs_root) / name / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    ports = []
+    for _ in range(n):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    cluster = ",".join(f"127.0.0.1:{p}" for p in ports)
+    base = [sys.executable, "-m", "builder.cli", "fit", spec, "--out", out, "--cluster", cluster]
+    base += [a for o in overrides for a in ("--set", o)] + (["--resume"] if resume else [])
+    base += (["--epochs", str(epochs)] if epochs else []) + (["-q"] if quiet else [])
+    procs = [subprocess.Popen(base + ["--worker-index", str(i)],
+                              stdout=None if i == 0 else subprocess.DEVNULL,
+                              stderr=None if i == 0 else subprocess.DEVNULL) for i in range(n)]
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        _fail(f"dlbuild: error: worker exit codes {codes}; rerun with --resume to continue", max(codes))
 
 
 @main.command()

@@ -56,13 +56,19 @@ def build_model(spec: Spec):
     for name, inp in spec.topology.inputs.items():
         tensors[name] = keras.Input(shape=inp.shape, dtype=inp.dtype, name=name, sparse=inp.sparse,
                                     ragged=inp.ragged)
+    policy = spec.fit.get("mixed_precision", "none")
     for node in spec.topology.nodes:
         if any(i not in tensors for i in node.inputs):
             continue  # an upstream layer already failed and was reported
         where = f" ({node.context})" if node.context else ""
         entry = cat.lookup("layer", node.layer)
+        kwargs = objects.build_args(entry, node.args, cat)
+        if policy != "none" and "dtype" not in kwargs:
+            # Mixed precision (Micikevicius et al. 2018; Keras mixed-precision guide): compute in
+            # float16/bfloat16, but the model outputs stay float32 for a numerically stable loss.
+            kwargs["dtype"] = "float32" if node.name in spec.topology.outputs else policy
         try:
-            layer = entry.load()(name=node.name, **objects.build_args(entry, node.args, cat))
+            layer = entry.load()(name=node.name, **kwargs)
         except Exception as exc:  # Keras validates argument values in constructors
             out.error(f"{entry.display}: {_message(exc)}{where}", node.path, at="key")
             continue
@@ -99,8 +105,14 @@ def build_compile_args(spec: Spec) -> dict:
         metrics = {k: [objects.build("metric", m, cat) for m in v] for k, v in metrics.items()}
     else:
         metrics = [objects.build("metric", m, cat) for m in metrics]
+    optimizer = objects.build("optimizer", comp["optimizer"], cat)
+    if spec.fit.get("mixed_precision") == "mixed_float16":
+        import keras
+
+        # float16 gradients underflow without loss scaling; Keras scales the loss dynamically.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return {
-        "optimizer": objects.build("optimizer", comp["optimizer"], cat),
+        "optimizer": optimizer,
         "loss": loss,
         "metrics": metrics,
         "loss_weights": comp.get("loss_weights"),

@@ -80,6 +80,8 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
         "verbose": Field((str, int), "auto", doc="Keras progress: auto | 0 | 1 | 2"),
         "validation_freq": Field((int,), 1, check=_positive),
         "steps_per_epoch": Field((int,), None, check=_positive),
+        "mixed_precision": Field((str,), "none", choices=("none", "mixed_float16", "mixed_bfloat16"),
+                                 doc="Keras dtype policy; outputs stay float32, mixed_float16 adds loss scaling"),
     },
     "tune": {
         "strategy": Field((str,), "random", choices=("random", "grid", "coarse_to_fine", "hyperband", "bayesian")),
@@ -98,9 +100,15 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
         "num_initial_points": Field((int,), None, check=_positive, doc="bayesian: random trials before the Gaussian process"),
     },
     "distribute": {
-        "strategy": Field((str,), "auto", choices=("auto", "default", "one_device", "mirrored"),
+        "strategy": Field((str,), "auto", choices=("auto", "default", "one_device", "mirrored", "multi_worker", "tpu"),
                           doc="tf.distribute strategy; auto = mirrored over >1 GPU, else default"),
         "devices": Field((list,), None, doc="device names for mirrored / one_device, e.g. [/gpu:0, /gpu:1]"),
+        "workers": Field((list,), None, doc="multi_worker: every worker's host:port (else TF_CONFIG)"),
+        "worker_index": Field((int,), None, doc="multi_worker: this process's index in 'workers' (0 = chief)"),
+        "tpu": Field((str,), None, doc="tpu: the TPU name or address for TPUClusterResolver (untested here)"),
+        "scale_learning_rate": Field((bool,), False,
+                                     doc="multiply the optimizer's learning_rate by the number of replicas "
+                                         "(linear scaling, Goyal et al. 2017)"),
     },
     "export": {
         "formats": Field((list,), ["keras"], doc="keras | saved_model | tflite"),

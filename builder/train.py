@@ -20,7 +20,7 @@ import numpy as np
 from builder.data.pipeline import Pipelines, adapt_preprocessing, make_pipelines
 from builder.data.sources import load_arrays
 from builder.data.splits import Splits, split_arrays, take
-from builder.errors import Collector, SpecError
+from builder.errors import Collector, Diagnostic, SpecError
 from builder.rundir import RunDir, atomic_path, dump_yaml, write_json, write_text
 from builder.spec import Spec
 
@@ -230,26 +230,33 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     """
     import keras
 
+    from builder.distribute import describe, is_chief, make_strategy, scale_learning_rate, worker_index
     from builder.graph import build_compile_args, build_model
+    from builder.rundir import RunDirError
 
+    try:  # first: a multi-worker strategy must exist before TensorFlow runs any op
+        strategy = make_strategy(spec.distribute)
+    except ValueError as err:
+        raise SpecError([Diagnostic(str(err), ("distribute", "strategy"))], spec.source) from None
+    seed_everything(spec.seed)
+    chief = is_chief(strategy)
+    if not chief and run_dir is None:
+        raise RunDirError("multi-worker training needs an explicit run directory (--out) shared by all workers")
+    if not chief:
+        # Only the chief writes the run directory; another worker keeps its own copy (and its
+        # BackupAndRestore state, for resuming) in a sub-directory, as Keras's guide recommends.
+        run_dir = Path(run_dir) / "workers" / str(worker_index(strategy))
+        resume = resume and (Path(run_dir) / "run.json").exists()
     if resume:
         run = RunDir(run_dir) if run_dir else RunDir.latest_unfinished(Path(runs_root), spec.name)
         if run is None:
-            from builder.rundir import RunDirError
-
             raise RunDirError(f"no unfinished run of '{spec.name}' under {runs_root} to resume")
         run.check_resumable(spec.name)
     else:
         run = RunDir(run_dir) if run_dir else RunDir.new(Path(runs_root), spec.name)
         if run.file("run.json").exists():
-            from builder.rundir import RunDirError
-
             raise RunDirError(f"{run.path} already holds a run; use --resume to continue it, "
                               "or choose another --out")
-    from builder.distribute import describe, make_strategy
-
-    seed_everything(spec.seed)
-    strategy = make_strategy(spec.distribute)
     with strategy.scope():  # variables are created (mirrored) inside the strategy's scope
         model = build_model(spec)  # shape errors are reported before any data is loaded
     splits = load_splits(spec)
@@ -263,7 +270,10 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     with strategy.scope():
         if not run.file("backup").exists():  # a resumed run restores adapted state with the weights
             adapt_preprocessing(model, splits.train[0])
-        model.compile(**build_compile_args(spec))
+        compile_args = build_compile_args(spec)
+        if spec.distribute.get("scale_learning_rate") and strategy.num_replicas_in_sync > 1:
+            scale_learning_rate(compile_args["optimizer"], strategy.num_replicas_in_sync)
+        model.compile(**compile_args)
     data = dict(spec.values["data"])
     for key in ("csv", "npz"):  # absolute, so the run directory's spec works from anywhere
         if data.get(key):
@@ -305,7 +315,7 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     write_json(run.file("metrics.json"), metrics)
     run.set_state("completed", fit_seconds=fit_seconds)
     log(summary(spec, metrics, history, run.path))
-    if any(f != "keras" for f in spec.export.get("formats") or []):
+    if chief and any(f != "keras" for f in spec.export.get("formats") or []):
         from builder.export import export_run
 
         export_run(run.path, log=log)  # raises ExportError (exit 1); the run itself stays completed
