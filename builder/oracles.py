@@ -89,6 +89,10 @@ class CoarseToFineOracle(kt.Oracle):
         if box is None:
             return {"status": kt.engine.trial.TrialStatus.IDLE, "values": None}
         values = self._sample(box)
+        if values is None and box:
+            # The box's distinct points are used up (a discrete space narrows fast): spend the rest
+            # of the budget on the full space rather than stopping early.
+            values = self._sample({})
         if values is None:
             return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
         return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": values}

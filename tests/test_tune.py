@@ -245,3 +245,20 @@ def test_repeat_is_searchable_for_variable_depth(write_spec):
     hp.values["depth"] = 3
     model = make_hypermodel(spec, load_splits(spec)).build(hp)
     assert sum(type(l).__name__ == "Dense" for l in model.layers) == 4
+
+
+def test_coarse_to_fine_uses_its_whole_budget_when_the_box_runs_out_of_points(tmp_path):
+    import keras_tuner as kt
+
+    from builder.oracles import CoarseToFineOracle
+
+    hp = kt.HyperParameters()
+    hp.Choice("a", [1, 2, 3])
+    hp.Choice("b", [1, 2])
+    oracle = CoarseToFineOracle(objective=kt.Objective("obj", "min"), max_trials=6, rounds=2, top_k=1,
+                                seed=3, hyperparameters=hp)
+    oracle._set_project_dir(str(tmp_path), "p")
+    ids = _run_oracle(oracle, lambda v: v["a"] + v["b"], 6)
+    assert len(ids) == 6  # all six distinct points, though round 2's box holds only one
+    assert len({(oracle.trials[i].hyperparameters.values["a"], oracle.trials[i].hyperparameters.values["b"])
+                for i in ids}) == 6
