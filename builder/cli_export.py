@@ -13,14 +13,15 @@ import click
 
 from builder.cli_common import handle_errors
 
-FORMAT_CHOICES = ("keras", "saved_model", "tflite")
+FORMAT_CHOICES = ("keras", "saved_model", "tflite", "onnx")
 QUANT_CHOICES = ("none", "float16", "dynamic", "int8", "int8-io")
 
 
 @click.command("export")
 @click.argument("target", metavar="RUN_DIR|MODEL", type=click.Path(exists=True))
 @click.option("--format", "formats", multiple=True, type=click.Choice(FORMAT_CHOICES),
-              help="Artifact format (repeatable). Default: the spec's export.formats.")
+              help="Artifact format (repeatable). Default: the spec's export.formats. onnx needs "
+                   'pip install "dlbuild[onnx]".')
 @click.option("--quantization", "quantizations", multiple=True, type=click.Choice(QUANT_CHOICES),
               help="TFLite quantization (repeatable). Default: the spec's export.quantization; fp32 "
                    "TFLite is always written beside a quantized one.")
@@ -57,9 +58,7 @@ def export_cmd(target: str, formats: tuple, quantizations: tuple, check_samples:
                                        check_samples=check_samples, calibration_samples=calibration_samples)
             where = path.parent / "export.json"
         else:
-            import keras
-
-            model = keras.saving.load_model(path, safe_mode=True, compile=False)
+            model = export.load_keras(path)
             quants = list(quantizations) or ["none"]
             out = path.parent / f"{path.stem}_export"
             where = out / "export.json"
@@ -77,7 +76,7 @@ def export_cmd(target: str, formats: tuple, quantizations: tuple, check_samples:
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the predictions to FILE (.csv or .json).")
 @handle_errors
 def predict_cmd(model: str, input_path: str, output: str | None) -> None:
-    """Predict with MODEL (run dir, .keras, SavedModel dir, .tflite) on INPUT (.npy/.npz, .csv,
+    """Predict with MODEL (run dir, .keras, SavedModel dir, .tflite, .onnx) on INPUT (.npy/.npz, .csv,
     an image or a directory of images, or a text file with one input per line)."""
     from builder.predict import format_table, predict
 

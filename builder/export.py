@@ -7,12 +7,13 @@ Layout written by :func:`export_run` (every file written to a temporary name, th
     <run_dir>/export/saved_model/            + saved_model.json
     <run_dir>/export/model.tflite            + model.tflite.json        (fp32, quantization none)
     <run_dir>/export/model.<q>.tflite        + model.<q>.tflite.json    (q: float16 dynamic int8 int8-io)
+    <run_dir>/export/model.onnx              + model.onnx.json          (optional extra: dlbuild[onnx])
     <run_dir>/export.json                    one entry per artifact (see :func:`export_model`)
 
 Verification (the issue's contract): each artifact is loaded with *its own* runtime --
 ``keras.saving.load_model(safe_mode=True)``, ``tf.saved_model.load`` + the ``serving_default``
-signature, ``ai_edge_litert.interpreter.Interpreter`` + its ``serving_default`` signature runner --
-run on held-out samples and compared with the in-memory Keras model: max |Δ| of the outputs and,
+signature, ``ai_edge_litert.interpreter.Interpreter`` + its ``serving_default`` signature runner,
+``onnxruntime.InferenceSession`` -- run on held-out samples and compared with the in-memory Keras model: max |Δ| of the outputs and,
 for classification, accuracy on the same samples. A failed check marks the artifact ``failed``
 and :class:`ExportError` is raised after every artifact was tried and ``export.json`` written.
 
@@ -52,7 +53,9 @@ import numpy as np
 
 from builder.rundir import atomic_path, write_json
 
-FORMATS = ("keras", "saved_model", "tflite")
+FORMATS = ("keras", "saved_model", "tflite", "onnx")
+#: ONNX is an optional extra: ``tf2onnx`` converts (through Keras's ``format="onnx"``), onnxruntime verifies.
+ONNX_EXTRA = 'ONNX export needs the optional extra: pip install "dlbuild[onnx]" (tf2onnx, onnxruntime)'
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8", "int8-io")
 #: Verification thresholds (the issue's defaults). ``*_atol`` bound max |Δ| against the Keras
 #: model; a value also passes where |Δ| <= atol + rtol·|reference| (numpy ``allclose`` style), since
@@ -68,6 +71,8 @@ DEFAULT_THRESHOLDS = {
 }
 LATENCY_RUNS = 50  # batch-1 calls timed per artifact (after 5 warm-up calls); the median is reported
 SIGNATURE = "serving_default"
+#: Formats that cannot hold string inputs: a TextVectorization front is split off (vocabulary beside).
+LOWERED = ("tflite", "onnx")
 
 
 class ExportError(Exception):
@@ -85,6 +90,25 @@ class ExportError(Exception):
 
 
 # ----------------------------------------------------------------------------- model facts
+
+def load_keras(path: Path):
+    """``keras.saving.load_model(path, safe_mode=True, compile=False)`` after importing
+    :mod:`builder.layers`, whose import registers dlbuild's serializable layers (a ``.keras`` file
+    that holds one cannot be loaded in a fresh process without it)."""
+    import keras
+
+    import builder.layers  # noqa: F401
+
+    return keras.saving.load_model(path, safe_mode=True, compile=False)
+
+
+def onnx_missing() -> str | None:
+    """None when tf2onnx and onnxruntime import, else :data:`ONNX_EXTRA` plus the missing modules."""
+    import importlib.util
+
+    missing = [m for m in ("tf2onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+    return f"{ONNX_EXTRA}; missing: {', '.join(missing)}" if missing else None
+
 
 def _layers(model) -> list:
     """Every layer of ``model``, nested ones included (Bidirectional's forward LSTM, sub-models)."""
@@ -120,7 +144,7 @@ def preprocessing_notes(model) -> list[str]:
                          "the model: feed raw feature values")
         elif isinstance(layer, keras.layers.TextVectorization):
             notes.append(f"{layer.name}: TextVectorization is inside the .keras and SavedModel artifacts "
-                         "(feed strings); TFLite builtin ops cannot hold it (string ops)")
+                         "(feed strings); TFLite builtin ops and ONNX cannot hold it (string ops)")
         elif isinstance(layer, (keras.layers.Resizing, keras.layers.CenterCrop)):
             notes.append(f"{layer.name}: {type(layer).__name__} is inside the model")
     return notes
@@ -212,9 +236,7 @@ def _size(path: Path) -> int:
 # Each runner is (run(xd) -> list of output arrays on n samples, one(xd1) for latency, io info).
 
 def _run_keras(path: Path):
-    import keras
-
-    m = keras.saving.load_model(path, safe_mode=True, compile=False)
+    m = load_keras(path)
 
     def run(xd):
         return _keras_predict(m, xd)
@@ -330,6 +352,79 @@ def op_names(path: Path) -> list[str]:
     return sorted({d["op_name"] for d in it._get_ops_details()})
 
 
+class ONNXRunner:
+    """Runs a ``.onnx`` file with ``onnxruntime.InferenceSession`` (CPU provider). Inputs are named
+    like the Keras model's inputs (Keras passes the input signature's names to tf2onnx); outputs
+    come in model-output order (``Identity:0``, ``Identity_1:0``, …). The batch axis is dynamic.
+
+    Raises:
+        RuntimeError: onnxruntime is not installed (:data:`ONNX_EXTRA`), or cannot load the file.
+    """
+
+    def __init__(self, path: Path, num_threads: int | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise RuntimeError(ONNX_EXTRA) from exc
+        opts = ort.SessionOptions()
+        if num_threads:
+            opts.intra_op_num_threads = num_threads
+        opts.log_severity_level = 3
+        self.path = Path(path)
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name: i for i in self.session.get_inputs()}
+        self.output_keys = [o.name for o in self.session.get_outputs()]
+
+    @staticmethod
+    def _np_dtype(onnx_type: str) -> np.dtype:
+        name = onnx_type[len("tensor("):-1] if onnx_type.startswith("tensor(") else onnx_type
+        return np.dtype({"float": "float32", "double": "float64", "string": "object"}.get(name, name))
+
+    def __call__(self, xd: dict) -> list[np.ndarray]:
+        feed = {k: np.asarray(v).astype(self._np_dtype(self.inputs[k].type)) for k, v in xd.items()}
+        return [np.asarray(y) for y in self.session.run(self.output_keys, feed)]
+
+    def run(self, xd: dict, batch: int = 64) -> list[np.ndarray]:
+        chunks = [self({k: v[i:i + batch] for k, v in xd.items()}) for i in range(0, _n(xd), batch)]
+        return [np.concatenate([c[j] for c in chunks]) for j in range(len(self.output_keys))]
+
+    def io_info(self) -> dict:
+        def shape(s):
+            return [d if isinstance(d, int) else None for d in s]
+
+        try:
+            import onnx
+
+            opset = max((o.version for o in onnx.load(str(self.path), load_external_data=False).opset_import
+                         if o.domain in ("", "ai.onnx")), default=None)
+        except Exception:  # pragma: no cover - onnx comes with tf2onnx
+            opset = None
+        return {"opset": opset, "providers": self.session.get_providers(),
+                "inputs": [{"signature_key": i.name, "shape": shape(i.shape),
+                            "dtype": self._np_dtype(i.type).name} for i in self.session.get_inputs()],
+                "outputs": [{"signature_key": o.name, "shape": shape(o.shape),
+                             "dtype": self._np_dtype(o.type).name} for o in self.session.get_outputs()]}
+
+
+def convert_onnx(model, path: Path) -> None:
+    """``model`` → ``path`` (``.onnx``) via Keras's ``format="onnx"`` exporter (tf2onnx), with the
+    model's input signature (spec input names, dynamic batch) passed explicitly: without it Keras
+    refuses a functional model that was loaded and never called ("The model provided has never
+    called").
+
+    Raises:
+        RuntimeError: the extra is not installed (:data:`ONNX_EXTRA`); else tf2onnx's own error.
+    """
+    import warnings
+
+    missing = onnx_missing()
+    if missing:
+        raise RuntimeError(missing)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # keras's tf2onnx numpy-2 patch probes np.object
+        model.export(str(tmp), format="onnx", verbose=False, input_signature=_signature(model, None))
+
+
 # ----------------------------------------------------------------------------- string inputs
 
 def split_text_vectorization(model, out_dir: Path | None = None):
@@ -362,7 +457,7 @@ def split_text_vectorization(model, out_dir: Path | None = None):
     inner = keras.Model(tv.output, model.outputs)
     tokens = keras.Input(shape=tuple(tv.output.shape[1:]), dtype=str(tv.output.dtype), name=f"{inp.name}_tokens")
     core = keras.Model(tokens, inner(tokens), name=f"{model.name}_tokens")
-    notes = [f"TFLite takes '{inp.name}_tokens' = the integer output of TextVectorization '{tv.name}' "
+    notes = [f"TFLite/ONNX take '{inp.name}_tokens' = the integer output of TextVectorization '{tv.name}' "
              f"(standardize={tv._standardize!r}, split={tv._split!r}, "
              f"output_sequence_length={tv._output_sequence_length}); strings are not builtin TFLite types"]
     if out_dir is not None:
@@ -466,13 +561,7 @@ def _int8_in_subprocess(model_file: Path, reps: Path, jobs: list[tuple[str, Path
 
 def _int8_child(argv: list[str]) -> int:
     """Child side of :func:`_int8_in_subprocess`: ``MODEL.keras REPS.npz (QUANT OUT.tflite)...``."""
-    import keras
-
-    try:
-        import builder.layers  # noqa: F401  (registers dlbuild's composite layers, if any)
-    except ImportError:
-        pass
-    model = keras.saving.load_model(argv[0], safe_mode=True, compile=False)
+    model = load_keras(argv[0])
     with np.load(argv[1], allow_pickle=False) as npz:
         reps = {k: npz[k] for k in npz.files}
     pairs = list(zip(argv[2::2], argv[3::2]))
@@ -543,6 +632,8 @@ def _artifact_name(fmt: str, q: str) -> str:
         return "model.keras"
     if fmt == "saved_model":
         return "saved_model"
+    if fmt == "onnx":
+        return "model.onnx"
     return "model.tflite" if q == "none" else f"model.{q}.tflite"
 
 
@@ -560,6 +651,9 @@ def _verify(entry: dict, path: Path, *, model_inputs: list[str], xd: dict, ref: 
             run, one, io = _run_keras(path)
         elif fmt == "saved_model":
             run, one, io = _run_saved_model(path, model_inputs)
+        elif fmt == "onnx":
+            r = ONNXRunner(path)
+            run, one, io = r.run, r, r.io_info()
         else:
             r = TFLiteRunner(path)
             ops = op_names(path)
@@ -607,6 +701,13 @@ def _sidecar(entry: dict, model_io: tuple, runtime_io: dict | None, class_names,
         if any((d.get("quantization") or {}) for d in side["inputs"] + side["outputs"]):
             side["quantization_note"] = ("int8 tensors: q = clip(round(x / scale) + zero_point, -128, 127); "
                                          "x = (q - zero_point) * scale")
+    elif runtime_io and entry["format"] == "onnx":
+        for spec, rt in zip(side["inputs"], runtime_io["inputs"]):
+            spec.update(signature_key=rt["signature_key"], shape=rt["shape"], dtype=rt["dtype"])
+        for spec, rt in zip(side["outputs"], runtime_io["outputs"]):
+            spec.update(signature_key=rt["signature_key"], shape=rt["shape"], dtype=rt["dtype"])
+        side["opset"] = runtime_io["opset"]
+        side["runtime"] = "onnxruntime"
     elif runtime_io and entry["format"] == "saved_model":
         for spec, key in zip(side["outputs"], runtime_io["output_keys"]):
             spec["signature_key"] = key
@@ -627,7 +728,8 @@ def export_model(model, out_dir: Path, formats: Iterable[str], quantization: str
     Args:
         model: A built ``keras.Model`` (the reference every artifact is compared with).
         out_dir: Directory for the artifacts and their ``<artifact>.json`` sidecars.
-        formats: Subset of :data:`FORMATS`. ``tflite`` is written once per quantization.
+        formats: Subset of :data:`FORMATS`. ``tflite`` is written once per quantization; ``onnx``
+            needs the optional extra (``pip install "dlbuild[onnx]"``), checked before any work.
         quantization: One of :data:`QUANTIZATIONS`, or several; applies to ``tflite`` only.
         representative_x: Training samples ``(n, ...)`` or ``{input_name: (n, ...)}`` for int8
             calibration (required for int8 / int8-io).
@@ -661,6 +763,8 @@ def export_model(model, out_dir: Path, formats: Iterable[str], quantization: str
     if bad:
         raise ValueError(f"unknown export format/quantization {bad}; formats: {', '.join(FORMATS)}; "
                          f"quantization: {', '.join(QUANTIZATIONS)}")
+    if "onnx" in formats and onnx_missing():  # fail before any work, not after the other formats
+        raise ExportError(onnx_missing(), {}, [(str(Path(out_dir).name) + "/model.onnx", onnx_missing())])
     th = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -689,10 +793,11 @@ def export_model(model, out_dir: Path, formats: Iterable[str], quantization: str
     jobs = [("keras", "none")] if "keras" in formats else []
     jobs += [("saved_model", "none")] if "saved_model" in formats else []
     jobs += [("tflite", q) for q in quants] if "tflite" in formats else []
+    jobs += [("onnx", "none")] if "onnx" in formats else []
     entries = []
-    # TFLite: the model itself, or for string inputs its part after TextVectorization.
+    # TFLite and ONNX: the model itself, or for string inputs its part after TextVectorization.
     tfl_model, tfl, tfl_io, tfl_notes, tfl_error = model, full, model_io, notes, None
-    if "tflite" in formats:
+    if "tflite" in formats or "onnx" in formats:
         try:
             split = split_text_vectorization(model, out_dir)
         except ValueError as exc:
@@ -726,7 +831,7 @@ def export_model(model, out_dir: Path, formats: Iterable[str], quantization: str
                  "batch": 1 if (fmt == "tflite" and rnn) else "dynamic", "verdict": None, "reason": None}
         entries.append(entry)
         try:
-            if fmt == "tflite" and tfl_error:
+            if fmt in LOWERED and tfl_error:
                 raise RuntimeError(tfl_error)
             if fmt == "keras":
                 with atomic_path(path) as tmp:
@@ -736,6 +841,8 @@ def export_model(model, out_dir: Path, formats: Iterable[str], quantization: str
                     model.export(str(tmp), format="tf_saved_model", verbose=False)
                 if path.exists() and not path.is_dir():
                     raise RuntimeError("SavedModel export did not produce a directory")
+            elif fmt == "onnx":
+                convert_onnx(tfl_model, path)
             elif q.startswith("int8"):
                 if int8_results.get(q, "the int8 child process reported nothing"):
                     raise RuntimeError(int8_results.get(q, "the int8 child process reported nothing"))
@@ -750,9 +857,9 @@ def export_model(model, out_dir: Path, formats: Iterable[str], quantization: str
             log("  " + describe(entry))
             continue
         entry["bytes"] = _size(path)
-        io = _verify(entry, path, **common, **(tfl if fmt == "tflite" else full))
-        write_json(out_dir / f"{name}.json", _sidecar(entry, tfl_io if fmt == "tflite" else model_io, io,
-                                                       class_names, task, tfl_notes if fmt == "tflite" else notes))
+        io = _verify(entry, path, **common, **(tfl if fmt in LOWERED else full))
+        write_json(out_dir / f"{name}.json", _sidecar(entry, tfl_io if fmt in LOWERED else model_io, io,
+                                                       class_names, task, tfl_notes if fmt in LOWERED else notes))
         log("  " + describe(entry))
     report = {"artifacts": entries, "check_samples": _n(xd), "reference_accuracy": ref_acc, "task": task,
               "thresholds": th, "versions": _versions(keras)}
@@ -784,13 +891,19 @@ def _remove(path: Path) -> None:
 def _versions(keras) -> dict:
     import tensorflow as tf
 
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import version
 
+    try:
         litert = version("ai-edge-litert")
     except Exception:  # pragma: no cover
         litert = None
-    return {"keras": keras.__version__, "tensorflow": tf.__version__, "ai_edge_litert": litert}
+    out = {"keras": keras.__version__, "tensorflow": tf.__version__, "ai_edge_litert": litert}
+    for dist in ("tf2onnx", "onnxruntime"):
+        try:
+            out[dist] = version(dist)
+        except Exception:
+            pass
+    return out
 
 
 def describe(entry: dict) -> str:
@@ -873,8 +986,6 @@ def export_run(run_dir: Path, formats=None, quantization=None, log=print, *, che
         SpecError: the run's data cannot be loaded (spec problems, located).
         FileNotFoundError: ``run_dir`` holds no ``model.keras`` / ``spec.resolved.yaml``.
     """
-    import keras
-
     run_dir = Path(run_dir)
     for need in ("model.keras", "spec.resolved.yaml"):
         if not (run_dir / need).is_file():
@@ -885,11 +996,7 @@ def export_run(run_dir: Path, formats=None, quantization=None, log=print, *, che
     quants = [quantization] if isinstance(quantization, str) else list(quantization)
     if "tflite" in formats and "none" not in quants:
         quants = ["none", *quants]
-    try:
-        import builder.layers  # noqa: F401
-    except ImportError:
-        pass
-    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
+    model = load_keras(run_dir / "model.keras")
     x_check, y_check, rep, class_names, task = _run_data(spec, check_samples, calibration_samples)
     log(f"dlbuild: exporting {run_dir} ({', '.join(formats)}; tflite: {', '.join(quants)})")
     return export_model(model, run_dir / "export", formats, quants, representative_x=rep, x_check=x_check,
@@ -908,15 +1015,13 @@ def verify_run(run_dir: Path, log=print, *, check_samples: int = 500, thresholds
         ExportError: an artifact is missing or fails its check (message names it and the check).
         FileNotFoundError: no ``export.json`` (run ``dlbuild export`` first).
     """
-    import keras
-
     run_dir = Path(run_dir)
     report_path = run_dir / "export.json"
     if not report_path.is_file():
         raise FileNotFoundError(f"{run_dir} has no export.json; run 'dlbuild export {run_dir}' first")
     old = json.loads(report_path.read_text())
     spec = load_run_spec(run_dir)
-    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True, compile=False)
+    model = load_keras(run_dir / "model.keras")
     x_check, y_check, _, _, task = _run_data(spec, check_samples, 1)
     th = {**DEFAULT_THRESHOLDS, **old.get("thresholds", {}), **(thresholds or {})}
     names = [t.name for t in model.inputs]
@@ -936,7 +1041,7 @@ def verify_run(run_dir: Path, log=print, *, check_samples: int = 500, thresholds
             entry.update(verdict="failed", reason="artifact is missing")
         else:
             entry["bytes"] = _size(path)
-            data = tfl if e["format"] == "tflite" else {"model_inputs": names, "xd": xd}
+            data = tfl if e["format"] in LOWERED else {"model_inputs": names, "xd": xd}
             _verify(entry, path, **data, ref=ref, y_true=y_check, ref_acc=ref_acc, th=th,
                     classification=classification)
         log("  " + describe(entry))

@@ -68,7 +68,8 @@ def split_item(value: Any, path: tuple, out: Collector, what: str, extra: tuple 
             out.error(f"one {what} per item; found {', '.join(map(repr, names))}. Start each {what} on "
                       "its own line with '- '", path + (names[1],), at="key")
         return None
-    out.error(f"expected a {what} name or a mapping {{name: arguments}}; received: {value!r}", path)
+    article = "an" if what[:1] in "aeiou" else "a"
+    out.error(f"expected {article} {what} name or a mapping {{name: arguments}}; received: {value!r}", path)
     return None
 
 

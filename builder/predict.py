@@ -1,7 +1,7 @@
 """``dlbuild predict MODEL INPUT``: run any exported artifact on files (imports TensorFlow lazily).
 
-MODEL is a run directory (its ``model.keras``), a ``.keras`` file, a SavedModel directory or a
-``.tflite`` file. Class names come from the artifact's sidecar (``<artifact>.json``, written by
+MODEL is a run directory (its ``model.keras``), a ``.keras`` file, a SavedModel directory, a
+``.tflite`` file or a ``.onnx`` file (needs the ``dlbuild[onnx]`` extra). Class names come from the artifact's sidecar (``<artifact>.json``, written by
 :mod:`builder.export`) or from the run's ``metrics.json``.
 
 INPUT is one of:
@@ -38,7 +38,7 @@ class Predictor:
     """A loaded artifact.
 
     Attributes:
-        kind: ``keras`` | ``saved_model`` | ``tflite``.
+        kind: ``keras`` | ``saved_model`` | ``tflite`` | ``onnx``.
         inputs: ``[(name, shape, dtype)]``; ``shape`` excludes the batch axis.
         run: ``{input_name: (n, ...)}`` → list of ``(n, ...)`` float arrays, one per output.
         class_names: Index → name, or None.
@@ -94,15 +94,9 @@ def load_predictor(model_path: str | Path) -> Predictor:
     names, target = _run_meta(run_dir)
     class_names = side.get("class_names") or names
     if path.suffix == ".keras" and path.is_file():
-        import keras
+        from builder.export import _keras_predict, load_keras
 
-        try:
-            import builder.layers  # noqa: F401
-        except ImportError:
-            pass
-        from builder.export import _keras_predict
-
-        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        model = load_keras(path)
         inputs = [(t.name, tuple(t.shape[1:]), str(t.dtype)) for t in model.inputs]
         return Predictor("keras", inputs, lambda xd: _keras_predict(model, xd), class_names, target)
     if path.is_dir() and (path / "saved_model.pb").is_file():
@@ -125,7 +119,17 @@ def load_predictor(model_path: str | Path) -> Predictor:
             dtype = "float32" if q else np.dtype(d["dtype"]).name  # int8 io: we quantize for the caller
             inputs.append((key, tuple(int(s) for s in d["shape_signature"][1:]), dtype))
         return Predictor("tflite", inputs, runner.run, class_names, target)
-    raise PredictError(f"{path}: not a run directory, .keras file, SavedModel directory or .tflite file")
+    if path.suffix == ".onnx" and path.is_file():
+        from builder.export import ONNXRunner
+
+        try:
+            runner = ONNXRunner(path)
+        except RuntimeError as exc:  # the extra is not installed
+            raise PredictError(str(exc)) from exc
+        inputs = [(i["signature_key"], tuple(i["shape"][1:]), i["dtype"].replace("object", "string"))
+                  for i in runner.io_info()["inputs"]]
+        return Predictor("onnx", inputs, runner.run, class_names, target)
+    raise PredictError(f"{path}: not a run directory, .keras file, SavedModel directory, .tflite or .onnx file")
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -28,8 +28,11 @@ from builder.errors import Diagnostic, SpecError, did_you_mean, format_path
 MAX_VALUES = 200_000
 #: Upper bound on a spec file's size in bytes; real specs are a few KB.
 MAX_BYTES = 2_000_000
+#: Upper bound on nesting (mappings and lists inside each other); real specs nest < 15 deep.
+#: Deeper documents would exhaust Python's recursion limit in PyYAML's composer.
+MAX_DEPTH = 100
 
-_FLOAT_WITHOUT_DOT = re.compile(r"^[-+]?(\d[\d_]*)?\.?\d*[eE][-+]?\d+$")
+_FLOAT_WITHOUT_DOT = re.compile(r"^[-+]?(\d[\d_]*\.?\d*|\.\d+)[eE][-+]?\d+$")  # 1e-3, 2.5E4, .5e1
 _SAFE = yaml.constructor.SafeConstructor()
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -104,6 +107,8 @@ class Source:
         else:
             line, col = self.position(d.path, d.at)
         lines = self.text.splitlines()
+        if lines and line > len(lines):  # the end of the file: point just past its last line
+            line, col = len(lines), len(lines[-1]) + 1
         quoted = lines[line - 1] if 0 < line <= len(lines) else ""
         return (self.filename, line, col, d.message, quoted.replace("\t", " "))
 
@@ -124,6 +129,8 @@ class _Builder:
         self.count += 1
         if self.count > MAX_VALUES:
             raise _TooBig()
+        if len(path) > MAX_DEPTH:
+            raise _TooDeep(node.start_mark)
         self.positions[path] = (key_pos, _pos(node.start_mark))
         if node.tag not in _KNOWN_TAGS and not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             self._tag_error(node)
@@ -137,10 +144,10 @@ class _Builder:
             return [self.build(child, path + (i,)) for i, child in enumerate(node.value)]
         return self._mapping(node, path)
 
-    def _tag_error(self, node) -> None:
+    def _tag_error(self, node, message: str | None = None) -> None:
         self.problems.append(
             Diagnostic(
-                f"YAML tag '{node.tag}' is not allowed: a spec is plain data "
+                message or f"YAML tag '{node.tag}' is not allowed: a spec is plain data "
                 "(mappings, lists, strings, numbers, true/false, null)",
                 line=_pos(node.start_mark)[0],
                 column=_pos(node.start_mark)[1],
@@ -154,7 +161,14 @@ class _Builder:
             return node.value  # a date is just text in a spec
         if node.tag == _STR_TAG and node.style is None and _FLOAT_WITHOUT_DOT.match(node.value):
             return float(node.value.replace("_", ""))
-        return _SAFE.construct_object(node, deep=True)
+        if node.tag in ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:merge"):
+            self._tag_error(node, f"YAML tag '{node.tag}' does not fit the plain value {node.value!r}")
+            return None
+        try:
+            return _SAFE.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError):  # '!!int abc', '!!float x'
+            self._tag_error(node, f"YAML tag '{node.tag}' does not fit the value {node.value!r}")
+            return None
 
     def _mapping(self, node, path: tuple) -> dict:
         out: dict = {}
@@ -163,8 +177,17 @@ class _Builder:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 merged = self.build(value_node, path + ("<<",))
                 for src in merged if isinstance(merged, list) else [merged]:
-                    for k, v in (src or {}).items():
+                    if not isinstance(src, dict):
+                        line, col = _pos(key_node.start_mark)
+                        self.problems.append(Diagnostic(
+                            "a merge key ('<<') takes an alias of a mapping (<<: *defaults) or a "
+                            f"list of them; received: {src!r}", line=line, column=col))
+                        break
+                    for k, v in src.items():
                         out.setdefault(k, v)
+                continue
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag not in _KNOWN_TAGS:
+                self._tag_error(key_node)
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 self.problems.append(
@@ -191,7 +214,44 @@ class _TooBig(Exception):
     pass
 
 
+class _TooDeep(Exception):
+    def __init__(self, mark):
+        super().__init__()
+        self.mark = mark
+
+
+def _depth_error(filename: str, text: str, mark) -> SpecError:
+    line, col = _pos(mark) if mark is not None else (1, 1)
+    return SpecError([Diagnostic(f"the spec nests mappings and lists more than {MAX_DEPTH} levels deep",
+                                 line=line, column=col)], Source(filename, text, None))
+
+
+def _first_too_deep(text: str):
+    """The mark of the first token nested deeper than :data:`MAX_DEPTH` (the scanner is not
+    recursive, unlike the composer), or None."""
+    depth = 0
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if isinstance(token, (yaml.FlowSequenceStartToken, yaml.FlowMappingStartToken,
+                                  yaml.BlockSequenceStartToken, yaml.BlockMappingStartToken)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return token.start_mark
+            elif isinstance(token, (yaml.FlowSequenceEndToken, yaml.FlowMappingEndToken, yaml.BlockEndToken)):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return None
+
+
 def _yaml_error(filename: str, text: str, exc: yaml.YAMLError) -> SpecError:
+    src = Source(filename, text, None)
+    if isinstance(exc, yaml.reader.ReaderError):  # a control character: no marks, a position
+        head = text[: exc.position]
+        line, col = head.count("\n") + 1, exc.position - (head.rfind("\n") + 1) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        return SpecError([Diagnostic(f"invalid YAML: control character U+{ord(char):04X} is not allowed "
+                                     "in a spec (a corrupted or binary file?)", line=line, column=col)], src)
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
@@ -202,9 +262,8 @@ def _yaml_error(filename: str, text: str, exc: yaml.YAMLError) -> SpecError:
         message += f" ({context} that starts at line {cmark.line + 1}, column {cmark.column + 1})"
     elif context:
         message += f" ({context})"
-    if "\\t" in problem or "'\\t'" in problem or "tab" in problem:
+    if "'\\t'" in problem or "\t" in problem:
         message += "; indent with spaces, not tabs"
-    src = Source(filename, text, None)
     line, col = (_pos(mark) if mark else (1, 1))
     return SpecError([Diagnostic(message, line=line, column=col)], src)
 
@@ -223,8 +282,10 @@ def loads(text: str, filename: str = "<spec>") -> Source:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise _yaml_error(filename, text, exc) from None
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise _depth_error(filename, text, _first_too_deep(text)) from None
     src = Source(filename, text, None)
-    if node is None:
+    if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
         raise SpecError([Diagnostic("the spec is empty: expected a mapping with at least "
                                     "'data', 'model' and 'compile'", line=1, column=1)], src)
     builder = _Builder()
@@ -233,6 +294,8 @@ def loads(text: str, filename: str = "<spec>") -> Source:
     except _TooBig:
         raise SpecError([Diagnostic(f"the spec expands to more than {MAX_VALUES:,} values "
                                     "(YAML aliases nested too deeply?)", line=1, column=1)], src) from None
+    except _TooDeep as exc:
+        raise _depth_error(filename, text, exc.mark) from None
     src.values, src.positions = values, builder.positions
     if builder.problems:
         raise SpecError(builder.problems, src)
@@ -257,7 +320,8 @@ def load(path: str | FsPath) -> Source:
     except UnicodeDecodeError as exc:
         head = raw[: exc.start]
         line = head.count(b"\n") + 1
-        col = exc.start - (head.rfind(b"\n") + 1) + 1
+        # Columns count characters as the quoted line shows them, not bytes.
+        col = len(head[head.rfind(b"\n") + 1:].decode("utf-8", errors="replace")) + 1
         text = raw.decode("utf-8", errors="replace")
         raise SpecError([Diagnostic(f"the spec is not valid UTF-8 (byte 0x{raw[exc.start]:02x}); "
                                     "save it as UTF-8", line=line, column=col)],

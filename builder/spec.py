@@ -50,8 +50,13 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
     "data": {
         "dataset": Field((str,), doc="bundled dataset name (listed in docs/spec.md and DATA_LICENSES.md)"),
         "csv": Field((str,), doc="CSV file with a header row, relative to the spec"),
-        "npz": Field((str,), doc="NumPy .npz file, relative to the spec"),
-        "target": Field((str,), doc="CSV target column (default: the last column)"),
+        "npz": Field((str,), doc="NumPy .npz file, relative to the spec (ragged sequences: <key> + <key>_lengths)"),
+        "ts": Field((str,), doc="sktime .ts classification file; a *_TRAIN.ts takes its *_TEST.ts sibling as test"),
+        "text_dir": Field((str,), doc="directory of class sub-directories of .txt files (one sample per file)"),
+        "text_file": Field((str,), doc="plain UTF-8 text: a corpus for language_model / masked_lm"),
+        "text": Field((str,), doc="CSV/TSV text column: x becomes (n,) strings for TextVectorization"),
+        "delimiter": Field((str,), doc="CSV field delimiter (default: tab for .tsv/.tab files, else ',')"),
+        "target": Field((str,), doc="CSV target column (default: the last column); window: the series"),
         "features": Field((list,), doc="CSV feature columns (default: all but the target)"),
         "x": Field((str, dict), doc="NPZ features array name, or {input_name: array_name} (default: x)"),
         "y": Field((str,), doc="NPZ target array name (default: y)"),
@@ -62,6 +67,17 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
         "shuffle_buffer": Field((int,), None, check=_positive, doc="tf.data shuffle buffer (default: the whole train split)"),
         "cache": Field((bool,), True, doc="cache the decoded dataset in memory after the first epoch"),
         "max_train_samples": Field((int,), None, check=_positive, doc="use only the first N training samples (smoke runs)"),
+        "sequence": Field((dict,), doc="pad variable-length sequences to (n, max_length, channels): "
+                                       "max_length, padding, truncating, value (docs/data.md)"),
+        "window": Field((dict,), doc="sliding windows over a series, split in time order: input, horizon, stride"),
+        "pairs": Field((dict,), doc="seq2seq pairs with teacher forcing: source, target, level, max_tokens, "
+                                    "source_length, target_length, encoder_input, decoder_input"),
+        "language_model": Field((dict,), doc="next-token samples from a text stream: sequence_length, level, "
+                                             "stride, max_tokens, lowercase"),
+        "masked_lm": Field((dict,), doc="masked-LM samples, re-masked every epoch (Devlin et al. 2019): rate, "
+                                        "sequence_length, level, max_tokens, lowercase, mask_fraction, random_fraction"),
+        "tokenize": Field((dict,), doc="texts -> padded token ids: sequence_length, level, max_tokens, lowercase, "
+                                       "vocabulary"),
     },
     "compile": {
         "optimizer": Field((str, dict), "rmsprop", doc="Keras optimizer item (Keras's default: rmsprop)"),
@@ -111,13 +127,13 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
                                          "(linear scaling, Goyal et al. 2017)"),
     },
     "export": {
-        "formats": Field((list,), ["keras"], doc="keras | saved_model | tflite"),
+        "formats": Field((list,), ["keras"], doc='keras | saved_model | tflite | onnx (pip install "dlbuild[onnx]")'),
         "quantization": Field((str,), "none", choices=("none", "float16", "dynamic", "int8", "int8-io")),
     },
 }
 TOP_LEVEL = ("name", "seed", "data", "model", "compile", "fit", "tune", "export", "distribute")
 MODEL_KEYS = ("inputs", "layers", "blocks", "outputs")
-EXPORT_FORMATS = ("keras", "saved_model", "tflite")
+EXPORT_FORMATS = ("keras", "saved_model", "tflite", "onnx")
 DEFAULT_SEED = 1337  # any fixed value: what matters is that a spec without 'seed' is reproducible
 
 
@@ -199,10 +215,18 @@ def check_section(name: str, value: Any, fields: dict[str, Field], out: Collecto
     return result
 
 
+DATA_SOURCES = ("dataset", "csv", "npz", "ts", "text_dir", "text_file")
+
+
 def _check_data(data: dict, src: Source | None, out: Collector) -> None:
-    given = [k for k in ("dataset", "csv", "npz") if data.get(k) is not None]
+    """Data checks that need no file contents: one source, it exists, the sequence options' own
+    values (builder.data.sequences.OPTIONS), and which options fit which source. The rest (columns,
+    arrays, lengths) is checked when the data is loaded."""
+    from builder.data import sequences  # numpy only
+
+    given = [k for k in DATA_SOURCES if data.get(k) is not None]
     if len(given) != 1:
-        out.error("'data' needs exactly one of 'dataset', 'csv' or 'npz'"
+        out.error(f"'data' needs exactly one of {', '.join(DATA_SOURCES)}"
                   + (f"; received {', '.join(given)}" if given else ""), ("data",))
         return
     key = given[0]
@@ -216,8 +240,33 @@ def _check_data(data: dict, src: Source | None, out: Collector) -> None:
     else:
         base = src.directory if src else Path.cwd()
         path = (base / data[key]).resolve()
-        if not path.is_file():
+        if key == "text_dir" and not path.is_dir():
+            out.error(f"text directory not found: {path}", ("data", key))
+        elif key != "text_dir" and not path.is_file():
             out.error(f"data file not found: {path}", ("data", key))
+    for opt in sequences.OPTIONS:
+        if isinstance(data.get(opt), dict):
+            for msg, path in sequences.resolve_options(opt, data[opt])[1]:
+                out.error(msg, path)
+    shaping = [k for k in sequences.STRUCTURING if data.get(k) is not None]
+    if len(shaping) > 1:
+        out.error(f"'data' takes at most one of {', '.join(sequences.STRUCTURING)}; received {', '.join(shaping)}",
+                  ("data", shaping[1]), at="key")
+    if data.get("text") is not None and key != "csv":
+        out.error("'text' names a column of a 'csv' source", ("data", "text"), at="key")
+    if data.get("delimiter") is not None and key != "csv":
+        out.error("'delimiter' applies to a 'csv' source", ("data", "delimiter"), at="key")
+    if key == "text_file" and not (data.get("language_model") or data.get("masked_lm")):
+        out.error("a 'text_file' is a corpus; add 'language_model' or 'masked_lm' to make samples from it",
+                  ("data", "text_file"))
+    if data.get("sequence") is not None and key in ("csv", "text_dir", "text_file"):
+        out.error("'sequence' pads sequence data (.ts, NPZ, sequence datasets); received a text/table source",
+                  ("data", "sequence"), at="key")
+    if data.get("window") is not None and key == "csv" and data.get("target") is None:
+        out.error("'window' over a CSV needs 'target': the column of the series to forecast", ("data", "window"))
+    pairs = data.get("pairs")
+    if isinstance(pairs, dict) and key == "csv" and not (pairs.get("source") and pairs.get("target")):
+        out.error("'pairs' over a CSV needs 'source' and 'target' columns", ("data", "pairs"))
 
 
 def _check_compile(comp: dict, cat: Catalog, out: Collector, output_names: list) -> None:

@@ -94,6 +94,8 @@ class _Expander:
     def __init__(self, model: dict, catalog: Catalog, out: Collector):
         self.catalog, self.out = catalog, out
         self.blocks: dict = {}
+        # Names of blocks whose definition was wrong (already reported): their uses add nothing.
+        self.broken_blocks: set = set()
         self.topo = Topology()
         self.used_names: set = set()
         self.counters: dict = {}
@@ -151,11 +153,18 @@ class _Expander:
     def block_defs(self, value: Any, path: tuple) -> None:
         if not isinstance(value, dict):
             self.out.error("'blocks' must map block names to definitions", path)
+            if isinstance(value, list):  # '- name' or '- name: {...}': remember the names
+                for entry in value:
+                    if isinstance(entry, str):
+                        self.broken_blocks.add(entry)
+                    elif isinstance(entry, dict):
+                        self.broken_blocks.update(k for k in entry if isinstance(k, str))
             return
         for name, body in value.items():
             p = path + (name,)
             if not isinstance(body, dict) or not isinstance(body.get("layers"), list):
                 self.out.error(f"block '{name}' needs 'layers: [...]'", p)
+                self.broken_blocks.add(name)
                 continue
             for k in body:
                 if k not in BLOCK_KEYS:
@@ -163,10 +172,12 @@ class _Expander:
             if self.catalog.lookup("layer", name) is not None:
                 self.out.error(f"block name '{name}' hides the Keras layer "
                                f"{self.catalog.lookup('layer', name).name}; choose another name", p, at="key")
+                continue  # its uses then name the Keras layer, as they would without the block
             params = body.get("params") or {}
             if not isinstance(params, dict):
                 self.out.error("'params' must map parameter names to default values", p + ("params",))
-                params = {}
+                self.broken_blocks.add(name)
+                continue
             ins = body.get("inputs", ["input"])
             if isinstance(ins, str):
                 ins = [ins]
@@ -239,6 +250,11 @@ class _Expander:
             call = {}
         last = prev
         name_path = self._key_path(raw, lpath, "name")
+        if lname in self.broken_blocks and lname not in self.blocks:
+            self.incomplete = True  # the block's definition was reported; its uses add nothing
+            if explicit is not None:
+                env[explicit] = prev
+            return prev
         for r in range(repeat):
             local = explicit if repeat == 1 or explicit is None else f"{explicit}_{r + 1}"
             if lname in self.blocks:
@@ -278,7 +294,11 @@ class _Expander:
         names = value if isinstance(value, list) else [value]
         resolved = []
         for j, n in enumerate(names):
-            if n in env:
+            if not isinstance(n, (str, int)) or isinstance(n, bool):
+                self.incomplete = True
+                self.out.error(f"'inputs' names earlier items or model inputs (or -1 for the previous "
+                               f"item); received: {n!r}", path + ((j,) if isinstance(value, list) else ()))
+            elif n in env:
                 resolved.append(env[n])
             elif n == -1 and prev is not None:
                 resolved.append(prev)
@@ -339,7 +359,7 @@ class _Expander:
                           params, ctx, stack + (bname,))
         output = block["output"]
         if output is not None:
-            if output not in env:
+            if not isinstance(output, str) or output not in env:
                 self.out.error(f"block output '{output}' is not an item of block '{bname}'"
                                + did_you_mean(output, [k for k in env if isinstance(k, str)]),
                                block["path"] + ("output",))
@@ -377,7 +397,7 @@ def expand(model: dict, catalog: Catalog, out: Collector, path: tuple = ("model"
         names = outs if isinstance(outs, list) else [outs]
         for j, n in enumerate(names):
             p = path + ("outputs",) + ((j,) if isinstance(outs, list) else ())
-            if n in env and isinstance(n, str):
+            if isinstance(n, str) and n in env:
                 x.topo.outputs.append(env[n])
                 x.topo.output_paths[env[n]] = p
             else:

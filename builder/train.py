@@ -9,6 +9,7 @@ a kill between the two re-runs that epoch and the log replaces its row: every ep
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import time
@@ -66,7 +67,7 @@ def load_splits(spec: Spec) -> Splits:
     if cap:
         x, y = splits.train
         idx = np.arange(min(cap, len(y)))
-        splits = Splits((take(x, idx), y[idx]), splits.val, splits.test, splits.class_names, splits.task)
+        splits = dataclasses.replace(splits, train=(take(x, idx), y[idx]))
     return splits
 
 
@@ -267,6 +268,11 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
                                       shuffle_buffer=spec.data.get("shuffle_buffer"),
                                       cache=spec.data.get("cache", True), shuffle=fit_cfg["shuffle"])
     run.prepare()
+    from builder.data import sequences, text
+
+    vocabulary = sequences.vocabulary(splits)
+    if vocabulary:  # token ids ↔ text, for generate/predict and for fine-tuning from this run
+        text.save_vocabulary(vocabulary, run.file("vocabulary.json"), splits.info.get("level"))
     with strategy.scope():
         if not run.file("backup").exists():  # a resumed run restores adapted state with the weights
             adapt_preprocessing(model, splits.train[0])
@@ -275,7 +281,7 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
             scale_learning_rate(compile_args["optimizer"], strategy.num_replicas_in_sync)
         model.compile(**compile_args)
     data = dict(spec.values["data"])
-    for key in ("csv", "npz"):  # absolute, so the run directory's spec works from anywhere
+    for key in ("csv", "npz", "ts", "text_dir", "text_file"):  # absolute: the run's spec works from anywhere
         if data.get(key):
             data[key] = str((spec.directory / data[key]).resolve())
     resolved = {**spec.values, "data": data, "fit": fit_cfg}
@@ -312,6 +318,9 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     }
     if splits.class_names:
         metrics["class_names"] = list(splits.class_names)
+    naive = sequences.naive_forecast_metrics(splits)
+    if naive:  # forecasting: the last-value baseline a model must beat
+        metrics["naive_forecast"] = naive
     write_json(run.file("metrics.json"), metrics)
     run.set_state("completed", fit_seconds=fit_seconds)
     log(summary(spec, metrics, history, run.path))

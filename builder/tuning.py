@@ -194,6 +194,9 @@ def make_hypermodel(base: Spec, splits, verbose: int = 0):
 
         def build(self, hp):
             spec = self.resolve(hp)
+            # Every trial starts from the spec's seed, as `dlbuild fit best.yaml` will: a trial's
+            # score then depends on its values, not on the random state earlier trials left.
+            keras.utils.set_random_seed(spec.seed)
             try:
                 model = build_model(spec)
             except SpecError as err:

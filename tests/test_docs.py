@@ -32,6 +32,17 @@ def _page() -> str:
     return PAGE.read_text(encoding="utf-8")
 
 
+#: The reference is docs/spec.md plus the pages it links for whole topics.
+LINKED = ("data.md", "distributed.md")
+
+
+def _reference() -> str:
+    page = _page()
+    for name in LINKED:
+        assert f"({name})" in page, f"docs/spec.md does not link {name}"
+    return page + "".join((DOCS / name).read_text(encoding="utf-8") for name in LINKED)
+
+
 def test_there_are_examples():
     assert len(EXAMPLES) >= 10
 
@@ -69,7 +80,7 @@ def test_every_yaml_block_is_an_example_file():
 
 
 def test_every_example_is_shown_or_linked():
-    page = _page()
+    page = _reference()
     for path in EXAMPLES:
         assert f"docs/examples/{path.name}" in page or f"examples/{path.name}" in page, path.name
 
@@ -79,7 +90,7 @@ def _mentioned(key: str, page: str) -> bool:
 
 
 def test_every_section_key_is_documented():
-    page = _page()
+    page = _reference()
     missing = [f"{section}.{key}" for section, fields in SECTIONS.items() for key in (fields or {})
                if not _mentioned(key, page)]
     missing += [k for k in TOP_LEVEL + MODEL_KEYS if not _mentioned(k, page)]
@@ -89,7 +100,7 @@ def test_every_section_key_is_documented():
 
 
 def test_every_choice_value_is_documented():
-    page = _page()
+    page = _reference()
     missing = [f"{s}.{k}: {c}" for s, fields in SECTIONS.items() for k, f in (fields or {}).items()
                for c in f.choices if not _mentioned(c, page)]
     assert not missing, f"docs/spec.md does not mention: {', '.join(missing)}"
@@ -98,5 +109,5 @@ def test_every_choice_value_is_documented():
 def test_every_bundled_dataset_is_documented():
     from builder.data.bundled import list_datasets
 
-    page = _page()
+    page = _reference()
     assert [n for n in list_datasets() if not _mentioned(n, page)] == []

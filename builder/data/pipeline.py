@@ -3,6 +3,12 @@
 The pipeline follows the tf.data performance guide (https://www.tensorflow.org/guide/data_performance):
 ``from_tensor_slices → cache → shuffle (train only, reshuffled each epoch) → batch → prefetch(AUTOTUNE)``.
 Caching before shuffling keeps the per-epoch cost at a shuffle of indices into memory.
+
+Masked-language-model data (``Splits.info["masked_lm"]``) gets Devlin et al. 2019's masking as a
+``map`` after ``batch``: training batches are re-masked every epoch (stateless random ops seeded
+from ``tf.data.Dataset.random(seed, rerandomize_each_iteration=True)``), validation/test are masked
+once with a fixed seed so their losses compare across epochs. Each element is then
+``(masked_ids, original_ids, sample_weight)`` with weight 1 only on the selected positions.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ def _n(x) -> int:
 
 
 def make_pipelines(splits: Splits, *, batch_size: int, seed: int, shuffle_buffer: int | None = None,
-                   cache: bool = True, shuffle: bool = True) -> Pipelines:
+                   cache: bool = True, shuffle: bool = True, masked_lm: dict | None = None) -> Pipelines:
     """Build the train/validation/test pipelines.
 
     Args:
@@ -45,17 +51,31 @@ def make_pipelines(splits: Splits, *, batch_size: int, seed: int, shuffle_buffer
         shuffle_buffer: Shuffle buffer in samples; None shuffles the whole train split.
         cache: Cache the decoded samples in memory after the first pass.
         shuffle: Shuffle the training split.
+        masked_lm: Masking settings (default: ``splits.info["masked_lm"]``, set by the data's
+            ``masked_lm`` option): ``rate``, ``mask_id``, ``first_id``, ``vocab_size``,
+            ``mask_fraction``, ``random_fraction``.
     """
     import tensorflow as tf
 
+    mlm = masked_lm if masked_lm is not None else (getattr(splits, "info", None) or {}).get("masked_lm")
+
     def dataset(xy, train: bool):
         x, y = xy
-        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        if mlm and not train:  # one fixed masking, so validation losses compare across epochs
+            from builder.data.sequences import mask_tokens
+
+            xm, w = mask_tokens(x, np.random.default_rng(seed + 1), **_mask_args(mlm))
+            ds = tf.data.Dataset.from_tensor_slices((xm, y, w))
+        else:
+            ds = tf.data.Dataset.from_tensor_slices((x, y))
         if cache:
             ds = ds.cache()
         if train and shuffle:
             ds = ds.shuffle(shuffle_buffer or _n(x), seed=seed, reshuffle_each_iteration=True)
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        ds = ds.batch(batch_size)
+        if mlm and train:
+            ds = masked_lm_batches(ds, mlm, seed)
+        return ds.prefetch(tf.data.AUTOTUNE)
 
     n_train = _n(splits.train[0])
     return Pipelines(
@@ -64,6 +84,35 @@ def make_pipelines(splits: Splits, *, batch_size: int, seed: int, shuffle_buffer
         test=dataset(splits.test, False),
         steps_per_epoch=-(-n_train // batch_size),
     )
+
+
+def _mask_args(mlm: dict) -> dict:
+    return {k: mlm[k] for k in ("rate", "mask_id", "first_id", "vocab_size", "mask_fraction", "random_fraction")}
+
+
+def masked_lm_batches(ds, mlm: dict, seed: int):
+    """Map ``(ids, ids)`` batches to ``(masked_ids, ids, sample_weight)`` with fresh random masks
+    every epoch (Devlin et al. 2019: ``rate`` of the non-padding tokens selected; of those
+    ``mask_fraction`` -> ``[MASK]``, ``random_fraction`` -> a random regular token, the rest kept)."""
+    import tensorflow as tf
+
+    a = _mask_args(mlm)
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+    def mask(xy, pair):
+        x, y = xy
+        shape = tf.shape(x)
+        s1, s2, s3 = (tf.random.experimental.stateless_split(pair, 3)[i] for i in range(3))
+        selected = tf.logical_and(tf.random.stateless_uniform(shape, s1) < a["rate"], x != 0)
+        r = tf.random.stateless_uniform(shape, s2)
+        to_mask = tf.logical_and(selected, r < a["mask_fraction"])
+        to_rand = tf.logical_and(selected, tf.logical_and(r >= a["mask_fraction"],
+                                                          r < a["mask_fraction"] + a["random_fraction"]))
+        rand = tf.random.stateless_uniform(shape, s3, minval=a["first_id"], maxval=a["vocab_size"], dtype=tf.int32)
+        xm = tf.where(to_mask, tf.cast(a["mask_id"], x.dtype), tf.where(to_rand, tf.cast(rand, x.dtype), x))
+        return xm, y, tf.cast(selected, tf.float32)
+
+    return tf.data.Dataset.zip((ds, seeds)).map(mask, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def adapt_preprocessing(model, x_train, batch_size: int = 256) -> list[str]:

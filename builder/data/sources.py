@@ -11,14 +11,16 @@ import csv
 import math
 import pathlib
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 
 from builder.errors import Collector, Diagnostic, SpecError, did_you_mean
 
 TASKS = ("classification", "regression")
-SOURCES = ("dataset", "csv", "npz")
+SOURCES = ("dataset", "csv", "npz", "ts", "text_dir", "text_file")
+TEXT_SUFFIXES = (".txt", ".text", ".md")
 
 
 def unknown(what: str, name: object, candidates, expected: str) -> str:
@@ -39,6 +41,12 @@ class Arrays:
         class_names: classification: index -> name; None for regression (or unnamed NPZ classes).
         task: ``"classification"`` or ``"regression"``.
         name: dataset name (``"fashion_mnist"``) or the file name (``"iris.csv"``).
+        ordered: samples are steps of one series/stream: split in time order, never shuffled across
+            the split boundary (:func:`builder.data.splits.split_arrays`).
+        prepare: None, or a callable ``{split: (x, y)} -> Prepared`` run after splitting
+            (:mod:`builder.data.sequences`): fits a vocabulary / padded length on train only.
+        info: ``kind`` of the raw data (``table``, ``text``, ``corpus``, ``pairs``, ``sequences``,
+            ``series``) and anything a preparer adds.
     """
 
     x_train: np.ndarray | dict[str, np.ndarray]
@@ -48,6 +56,9 @@ class Arrays:
     class_names: tuple[str, ...] | None
     task: str
     name: str
+    ordered: bool = False
+    prepare: Callable | None = None
+    info: dict = field(default_factory=dict)
 
 
 def load_arrays(data: dict, spec_dir: pathlib.Path) -> Arrays:
@@ -66,22 +77,35 @@ def load_arrays(data: dict, spec_dir: pathlib.Path) -> Arrays:
         :class:`Arrays`. CSV: x (n, features) float32; y int32 indices (classification, class names
         sorted) or float32 (regression). NPZ: arrays as stored (float64 narrowed to float32).
 
+    Text and sequence sources (``docs/data.md``): ``text: COLUMN`` makes a CSV/TSV a text set
+    (x: (n,) strings); ``text_dir: DIR`` reads ``DIR/<class>/*.txt``; ``text_file: PATH`` is a corpus
+    for ``language_model``/``masked_lm``; ``ts: PATH`` reads a sktime ``.ts`` file (its
+    ``*_TEST.ts`` sibling is the official test split of a ``*_TRAIN.ts``). ``sequence``, ``window``,
+    ``pairs``, ``language_model``, ``masked_lm`` and ``tokenize`` are validated here and applied
+    after splitting (:func:`builder.data.sequences.configure`).
+
     Raises:
-        SpecError: none or several of dataset/csv/npz, bad ``task``, missing or unreadable file,
+        SpecError: none or several sources, bad ``task``, missing or unreadable file,
             unknown column/array (with did-you-mean), non-numeric feature, empty/NaN cell.
     """
-    given = [k for k in SOURCES if k in data]
+    given = [k for k in SOURCES if data.get(k) is not None]
     if len(given) != 1:
         got = "none" if not given else ", ".join(f"'{k}'" for k in given)
         raise SpecError(Diagnostic(
-            f"`data` needs exactly one source: 'dataset' (bundled), 'csv' or 'npz'; received {got}.",
+            f"`data` needs exactly one source: {', '.join(repr(k) for k in SOURCES)}; received {got}.",
             ("data",) if not given else ("data", given[1]), "value" if not given else "key"))
+    from builder.data.sequences import configure
+
+    arrays = _load_raw(data, given[0], spec_dir)
+    return configure(arrays, data, pathlib.Path(spec_dir))
+
+
+def _load_raw(data: dict, kind: str, spec_dir: pathlib.Path) -> Arrays:
     task = data.get("task")
     if task is not None and task not in TASKS:
         raise SpecError(Diagnostic(
             unknown("task", task, TASKS, "Expected 'classification' or 'regression'."),
             ("data", "task")))
-    kind = given[0]
     if kind == "dataset":
         from builder.data.bundled import load_dataset  # bundled imports Arrays from here
         arrays = load_dataset(data["dataset"])
@@ -90,14 +114,21 @@ def load_arrays(data: dict, spec_dir: pathlib.Path) -> Arrays:
                 f"Dataset '{arrays.name}' is a {arrays.task} dataset; received task: {task}.", ("data", "task")))
         return arrays
     path = _resolve(data[kind], kind, spec_dir)
-    return _load_csv(path, data, task) if kind == "csv" else _load_npz(path, data, task)
+    loader = {"csv": _load_csv, "npz": _load_npz, "ts": _load_ts, "text_dir": _load_text_dir,
+              "text_file": _load_text_file}[kind]
+    return loader(path, data, task)
 
 
 def _resolve(value: object, kind: str, spec_dir: pathlib.Path) -> pathlib.Path:
     if not isinstance(value, str) or not value:
-        raise SpecError(Diagnostic(f"`{kind}` must be a file path; received {value!r}.", ("data", kind)))
+        raise SpecError(Diagnostic(f"`{kind}` must be a {'directory' if kind == 'text_dir' else 'file'} path; "
+                                   f"received {value!r}.", ("data", kind)))
     path = pathlib.Path(value).expanduser()
     path = path if path.is_absolute() else pathlib.Path(spec_dir) / path
+    if kind == "text_dir":
+        if not path.is_dir():
+            raise SpecError(Diagnostic(f"Text directory not found: {path.resolve()}", ("data", kind)))
+        return path
     if not path.is_file():
         raise SpecError(Diagnostic(f"{kind.upper()} file not found: {path.resolve()}", ("data", kind)))
     return path
@@ -105,10 +136,22 @@ def _resolve(value: object, kind: str, spec_dir: pathlib.Path) -> pathlib.Path:
 
 # ---------------------------------------------------------------- CSV
 
+def _delimiter(path: pathlib.Path, data: dict) -> str:
+    d = data.get("delimiter")
+    if d is None:
+        return "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    if not isinstance(d, str) or len(d.encode("unicode_escape").decode().replace("\\t", "t")) != 1:
+        raise SpecError(Diagnostic(f"`delimiter` must be one character (e.g. ',' or '\\t'); received {d!r}.",
+                                   ("data", "delimiter")))
+    return d
+
+
 def _load_csv(path: pathlib.Path, data: dict, task: str | None) -> Arrays:
+    delimiter = _delimiter(path, data)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = [(i, r) for i, r in enumerate(csv.reader(fh), start=1) if r and any(c.strip() for c in r)]
+            rows = [(i, r) for i, r in enumerate(csv.reader(fh, delimiter=delimiter), start=1)
+                    if r and any(c.strip() for c in r)]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise SpecError(Diagnostic(f"Could not read CSV file {path.resolve()}: {exc}. Expected UTF-8 text "
                                    "with a header row.", ("data", "csv"))) from None
@@ -122,15 +165,35 @@ def _load_csv(path: pathlib.Path, data: dict, task: str | None) -> Arrays:
         raise SpecError(Diagnostic(f"CSV file {path.name} repeats header column(s) {', '.join(map(repr, dupes))}; "
                                    "expected unique column names.", ("data", "csv")))
     body = rows[1:]
-    target, features = _pick_columns(header, data)
     errs = Collector()
     for line, row in body:
         if len(row) != len(header):
             errs.error(f"{path.name} line {line} has {len(row)} cells; the header has {len(header)}.", ("data", "csv"))
             break
     errs.raise_if_any()
-    cols = {name: [r[header.index(name)].strip() for _, r in body] for name in (*features, target)}
     lines = [line for line, _ in body]
+
+    def column(name: str, strip: bool = True) -> list[str]:
+        j = header.index(name)
+        return [r[j].strip() if strip else r[j] for _, r in body]
+
+    pairs = data.get("pairs")
+    if isinstance(pairs, dict):
+        return _csv_pairs(path, header, column, pairs)
+    if data.get("text") is not None:
+        return _csv_text(path, header, column, lines, data, task)
+    window = data.get("window") is not None
+    target, features = _pick_columns(header, data, default_features=[] if window else None)
+    cols = {name: column(name) for name in (*features, target)}
+    if window:  # a series: channel 0 is the target, then the feature columns
+        series = _numbers(cols[target], target, lines, path.name, errs, "target")
+        x = np.empty((len(body), 1 + len(features)), np.float32)
+        for j, name in enumerate([target, *features]):
+            col = series if j == 0 else _numbers(cols[name], name, lines, path.name, errs, "feature")
+            if col is not None:
+                x[:, j] = col
+        errs.raise_if_any()
+        return Arrays(x, x[:, 0].copy(), None, None, None, "regression", path.name, info={"kind": "series"})
     x = np.empty((len(body), len(features)), np.float32)
     for j, name in enumerate(features):
         col = _numbers(cols[name], name, lines, path.name, errs, "feature")
@@ -141,14 +204,122 @@ def _load_csv(path: pathlib.Path, data: dict, task: str | None) -> Arrays:
     return Arrays(x, y, None, None, class_names, task, path.name)
 
 
-def _pick_columns(header: list[str], data: dict) -> tuple[str, list[str]]:
+def _check_column(name, header, path_key, what) -> str | None:
+    if not isinstance(name, str) or name not in header:
+        return unknown(f"{what} column", name, header, f"Expected one of the CSV header's columns: "
+                       f"{', '.join(header)}.")
+    return None
+
+
+def _csv_text(path, header, column, lines, data, task) -> Arrays:
+    """``text: COLUMN``: x = that column as (n,) strings; y = the target column (default: the last
+    other column), or zeros for language_model / masked_lm (which ignore labels)."""
+    errs = Collector()
+    text = data["text"]
+    if (msg := _check_column(text, header, "text", "text")):
+        errs.error(msg, ("data", "text"))
+    if data.get("features") is not None:
+        errs.error("`features` lists numeric columns; a text set has one `text` column instead.", ("data", "features"))
+    unlabelled = data.get("language_model") is not None or data.get("masked_lm") is not None
+    target = data.get("target")
+    if target is None and not unlabelled:
+        others = [h for h in header if h != text]
+        target = others[-1] if others else None
+        if target is None:
+            errs.error(f"{path.name} has no label column besides the text column {text!r}.", ("data", "csv"))
+    elif target is not None and (msg := _check_column(target, header, "target", "target")):
+        errs.error(msg, ("data", "target"))
+    elif target is not None and target == text:
+        errs.error(f"Column {text!r} is the text; it cannot also be the target.", ("data", "target"))
+    errs.raise_if_any()
+    x = np.array(column(text, strip=False), dtype=object)
+    if target is None or unlabelled:
+        return Arrays(x, np.zeros(len(x), np.int32), None, None, None, "classification", path.name,
+                      info={"kind": "text"})
+    y, class_names, task = _target(column(target), target, lines, path.name, task, errs)
+    errs.raise_if_any()
+    return Arrays(x, y, None, None, class_names, task, path.name, info={"kind": "text"})
+
+
+def _csv_pairs(path, header, column, pairs) -> Arrays:
+    """``pairs: {source: COL, target: COL}``: x = source texts, y = target texts, both (n,) strings."""
+    errs = Collector()
+    for key in ("source", "target"):
+        if pairs.get(key) is None:
+            errs.error(f"`pairs.{key}` must name a CSV column for a CSV source.", ("data", "pairs"))
+        elif (msg := _check_column(pairs[key], header, key, f"pairs {key}")):
+            errs.error(msg, ("data", "pairs", key))
+    errs.raise_if_any()
+    x = np.array(column(pairs["source"]), dtype=object)
+    y = np.array(column(pairs["target"]), dtype=object)
+    return Arrays(x, y, None, None, None, "sequence", path.name, info={"kind": "pairs"})
+
+
+# ---------------------------------------------------------------- text files, .ts files
+
+def _load_text_dir(path: pathlib.Path, data: dict, task: str | None) -> Arrays:
+    """``DIR/<class>/*.txt``: one sample per file, classes = sub-directory names (sorted)."""
+    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    texts, labels = [], []
+    for i, c in enumerate(classes):
+        for f in sorted((path / c).iterdir()):
+            if f.is_file() and f.suffix.lower() in TEXT_SUFFIXES:
+                texts.append(f.read_text(encoding="utf-8", errors="replace"))
+                labels.append(i)
+    if len(classes) < 2 or not texts:
+        raise SpecError(Diagnostic(
+            f"text_dir {path.resolve()} needs one sub-directory per class (at least 2) holding "
+            f"{'/'.join(TEXT_SUFFIXES)} files; found {len(classes)} class folder(s) and {len(texts)} file(s).",
+            ("data", "text_dir")))
+    return Arrays(np.array(texts, dtype=object), np.asarray(labels, np.int32), None, None, tuple(classes),
+                  "classification", path.name, info={"kind": "text"})
+
+
+def _load_text_file(path: pathlib.Path, data: dict, task: str | None) -> Arrays:
+    """A plain UTF-8 text: a corpus for ``language_model`` / ``masked_lm``."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return Arrays(np.array([text], dtype=object), np.zeros(1, np.int32), None, None, None, "sequence",
+                  path.name, info={"kind": "corpus"})
+
+
+def _load_ts(path: pathlib.Path, data: dict, task: str | None) -> Arrays:
+    """A sktime ``.ts`` classification file; ``X_TRAIN.ts`` takes ``X_TEST.ts`` beside it as the test split."""
+    from builder.data.sequences import ragged, read_ts
+
+    def read(p):
+        try:
+            return read_ts(p)
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise SpecError(Diagnostic(f"Could not read .ts file {p.resolve()}: {exc}", ("data", "ts"))) from None
+
+    series, labels, names = read(path)
+    test_path = path.with_name(path.name.replace("_TRAIN", "_TEST")) if "_TRAIN" in path.name else None
+    t_series, t_labels = ([], [])
+    if test_path is not None and test_path.is_file():
+        t_series, t_labels, _ = read(test_path)
+    if not labels:
+        raise SpecError(Diagnostic(f"{path.name} has no class labels (@classLabel true); dlbuild reads "
+                                   ".ts classification files.", ("data", "ts")))
+    names = names or tuple(sorted(set(labels) | set(t_labels)))
+    index = {n: i for i, n in enumerate(names)}
+    unknown_labels = sorted((set(labels) | set(t_labels)) - set(index))
+    if unknown_labels:
+        raise SpecError(Diagnostic(f"{path.name}: labels {unknown_labels} are not in @classLabel {list(names)}.",
+                                   ("data", "ts")))
+    y = np.asarray([index[v] for v in labels], np.int32)
+    yt = np.asarray([index[v] for v in t_labels], np.int32) if t_labels else None
+    return Arrays(ragged(series), y, ragged(t_series) if t_labels else None, yt, names, "classification",
+                  path.name, info={"kind": "sequences"})
+
+
+def _pick_columns(header: list[str], data: dict, default_features: list | None = None) -> tuple[str, list[str]]:
     """Validate ``target``/``features`` against the header; all unknown names reported at once."""
     errs = Collector()
     target = data.get("target", header[-1])
     if target not in header:
         errs.error(unknown("target column", target, header, f"Expected one of the CSV header's columns: "
                            f"{', '.join(header)}."), ("data", "target"))
-    features = data.get("features")
+    features = data.get("features", default_features)
     if features is None:
         features = [h for h in header if h != target]
     elif not isinstance(features, list) or not features:
@@ -162,7 +333,7 @@ def _pick_columns(header: list[str], data: dict) -> tuple[str, list[str]]:
             errs.error(f"Column {name!r} is the target; it cannot also be a feature.", ("data", "features", i))
         elif name in features[:i]:
             errs.error(f"Feature column {name!r} is listed twice.", ("data", "features", i))
-    if not features and not errs.diagnostics:
+    if not features and not errs.diagnostics and default_features is None:
         errs.error(f"The CSV has no feature columns besides the target {target!r}.", ("data", "csv"))
     errs.raise_if_any()
     return target, features
@@ -236,7 +407,8 @@ def _load_npz(path: pathlib.Path, data: dict, task: str | None) -> Arrays:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise SpecError(Diagnostic(f"Could not read NPZ file {path.resolve()}: {exc}", ("data", "npz"))) from None
-    names = sorted(arrays)
+    was_ragged = _unragged(arrays, path)
+    names = sorted(k for k in arrays if not k.endswith("_lengths"))
     errs = Collector()
     x_spec = data.get("x", "x")
     y_key = data.get("y", "y")
@@ -274,7 +446,25 @@ def _load_npz(path: pathlib.Path, data: dict, task: str | None) -> Arrays:
     task = task or ("classification" if y.dtype.kind in "iubUS" else "regression")
     y, y_test, class_names = _npz_target(y, y_test, class_names, task, path.name, errs)
     errs.raise_if_any()
-    return Arrays(x, y, x_test, y_test, class_names, task, path.name)
+    sequences = data.get("sequence") is not None or (was_ragged and not isinstance(x, dict))
+    return Arrays(x, y, x_test, y_test, class_names, task, path.name,
+                  info={"kind": "sequences"} if sequences else {})
+
+
+def _unragged(arrays: dict, path: pathlib.Path) -> bool:
+    """Variable-length sequences in an NPZ: ``k`` holds them concatenated along time and
+    ``k_lengths`` each one's length; replace ``k`` by a 1-D object array of the pieces."""
+    from builder.data.sequences import ragged
+
+    found = False
+    for key in [k for k in arrays if k + "_lengths" in arrays]:
+        lengths = arrays[key + "_lengths"].astype(np.int64).ravel()
+        if lengths.sum() != len(arrays[key]) or (lengths < 0).any():
+            raise SpecError(Diagnostic(f"{path.name}: '{key}_lengths' sums to {int(lengths.sum())}, but '{key}' "
+                                       f"has {len(arrays[key])} steps.", ("data", "npz")))
+        arrays[key] = ragged(np.split(_narrow(arrays[key]), np.cumsum(lengths)[:-1]))
+        found = True
+    return found
 
 
 def _narrow(a: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ named input arrays is split consistently, and deterministic for a given seed.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -24,6 +24,8 @@ class Splits:
         train, test: ``(x, y)`` -- x an array (n, ...) or ``{input_name: array}``, y (n,) or (n, k).
         val: ``(x, y)`` or None when ``validation_split`` is 0.
         class_names, task: copied from :class:`Arrays`.
+        info: what the data's preparer reports (``vocabulary``, ``level``, ``window``,
+            ``masked_lm``, ``pairs``, ``sequence``; see :mod:`builder.data.sequences`); ``{}`` for plain data.
     """
 
     train: tuple
@@ -31,6 +33,7 @@ class Splits:
     test: tuple
     class_names: tuple[str, ...] | None
     task: str
+    info: dict = field(default_factory=dict)
 
 
 def take(x, idx: np.ndarray):
@@ -68,6 +71,12 @@ def split_arrays(arrays: Arrays, *, validation_split: float, test_split: float, 
     fewer held-out samples than classes) a ``UserWarning`` is issued and the split is unstratified.
     Same ``seed`` -> same splits.
 
+    Ordered data (``arrays.ordered``: a series for ``window``, a token stream for
+    ``language_model``/``masked_lm``) is split in time order instead: train is the first part, then
+    validation, then test (the last ``test_split``); nothing is shuffled across a boundary. Then
+    ``arrays.prepare`` (if any) fits on the training part only and turns every part into samples
+    (windows, padded sequences, token ids).
+
     Raises:
         SpecError: a fraction outside [0, 1) at ``("data", "validation_split"|"test_split")``; a source
             without official test split and ``test_split`` 0; too few samples for a split.
@@ -81,6 +90,8 @@ def split_arrays(arrays: Arrays, *, validation_split: float, test_split: float, 
         errs.error(f"'{arrays.name}' has no official test split, so `test_split` must be > 0 "
                    "(e.g. 0.2); received 0.", ("data", "test_split"))
     errs.raise_if_any()
+    if arrays.ordered:
+        return _finish(arrays, *_ordered(arrays, validation_split, test_split))
     strat = stratify and arrays.task == "classification"
     x, y = arrays.x_train, arrays.y_train
     if has_test:
@@ -94,4 +105,31 @@ def split_arrays(arrays: Arrays, *, validation_split: float, test_split: float, 
         keep, held = _split(y, validation_split, seed, strat, "validation")
         val = (take(x, held), y[held])
         x, y = take(x, keep), y[keep]
-    return Splits((x, y), val, test, arrays.class_names, arrays.task)
+    return _finish(arrays, (x, y), val, test)
+
+
+def _ordered(arrays: Arrays, validation_split: float, test_split: float):
+    """Contiguous train / validation / test parts, in that order (no shuffling)."""
+    x, y = arrays.x_train, arrays.y_train
+    n = len(y)
+    n_test = int(round(n * test_split))
+    n_val = int(round((n - n_test) * validation_split))
+    n_train = n - n_test - n_val
+    if n_train < 1 or (test_split > 0 and n_test < 1) or (validation_split > 0 and n_val < 1):
+        raise SpecError(Diagnostic(f"Cannot split {n} ordered steps into train/validation/test with "
+                                   f"validation_split {validation_split} and test_split {test_split}.",
+                                   ("data", "test_split")))
+    cut = np.cumsum([n_train, n_val])
+    train = (x[:cut[0]], y[:cut[0]])
+    val = (x[cut[0]:cut[1]], y[cut[0]:cut[1]]) if n_val else None
+    test = (x[cut[1]:], y[cut[1]:])
+    return train, val, test
+
+
+def _finish(arrays: Arrays, train, val, test) -> Splits:
+    if arrays.prepare is None:
+        return Splits(train, val, test, arrays.class_names, arrays.task, dict(arrays.info))
+    prepared = arrays.prepare({"train": train, "val": val, "test": test})
+    p = prepared.parts
+    return Splits(p["train"], p["val"], p["test"], arrays.class_names, arrays.task,
+                  {**arrays.info, **prepared.info})
