@@ -86,8 +86,38 @@ def build_model(spec: Spec):
     out.raise_if_any(spec.source)
     outputs = [tensors[n] for n in spec.topology.outputs]
     inputs = [tensors[n] for n in spec.topology.inputs]
-    return keras.Model(inputs=inputs if len(inputs) > 1 else inputs[0],
-                       outputs=outputs if len(outputs) > 1 else outputs[0], name=spec.name)
+    model = keras.Model(inputs=inputs if len(inputs) > 1 else inputs[0],
+                        outputs=outputs if len(outputs) > 1 else outputs[0], name=spec.name)
+    if spec.model.get("init_from"):
+        from builder.spec import init_from_path
+
+        init_weights(model, init_from_path(spec.model["init_from"], spec.directory))
+    return model
+
+
+def init_weights(model, path) -> tuple[list, list]:
+    """Copy the weights of every layer of ``model`` whose name and weight shapes match a layer of
+    the trained model at ``path`` (transfer learning, e.g. a BERT encoder pre-trained by masked-
+    language modelling, then fine-tuned with a new head). Loaded with Keras ``safe_mode``.
+
+    Returns:
+        ``(copied, skipped)`` layer names; skipped layers keep their fresh initialisation.
+    """
+    import keras
+
+    source = keras.saving.load_model(path, safe_mode=True, compile=False)
+    by_name = {layer.name: layer for layer in source.layers}
+    copied, skipped = [], []
+    for layer in model.layers:
+        theirs = by_name.get(layer.name)
+        if theirs is None or not layer.weights:
+            continue
+        if [w.shape for w in theirs.weights] == [w.shape for w in layer.weights]:
+            layer.set_weights(theirs.get_weights())
+            copied.append(layer.name)
+        else:
+            skipped.append(layer.name)
+    return copied, skipped
 
 
 def build_compile_args(spec: Spec) -> dict:

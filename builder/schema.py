@@ -272,6 +272,8 @@ def build_schema(cat=None) -> dict:
         "layers": layer_list,
         "blocks": {"type": "object", "additionalProperties": block},
         "outputs": name_list,
+        "init_from": {"type": "string", "description": "a run directory or .keras file whose weights "
+                                                       "initialise the layers of the same name"},
     }
     assert set(MODEL_KEYS) == set(model_props)
     props: dict[str, Any] = {

@@ -132,7 +132,7 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
     },
 }
 TOP_LEVEL = ("name", "seed", "data", "model", "compile", "fit", "tune", "export", "distribute")
-MODEL_KEYS = ("inputs", "layers", "blocks", "outputs")
+MODEL_KEYS = ("inputs", "layers", "blocks", "outputs", "init_from")
 EXPORT_FORMATS = ("keras", "saved_model", "tflite", "onnx")
 DEFAULT_SEED = 1337  # any fixed value: what matters is that a spec without 'seed' is reproducible
 
@@ -269,6 +269,24 @@ def _check_data(data: dict, src: Source | None, out: Collector) -> None:
         out.error("'pairs' over a CSV needs 'source' and 'target' columns", ("data", "pairs"))
 
 
+def init_from_path(value: str, base: Path) -> Path:
+    """The ``.keras`` file that ``model.init_from`` names: a file, or a run directory's model.keras."""
+    path = (base / value).expanduser().resolve()
+    return path / "model.keras" if path.is_dir() else path
+
+
+def _check_init_from(value: Any, src: Source | None, out: Collector) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        out.error(f"'init_from' takes a run directory or a .keras file; received: {value!r}", ("model", "init_from"))
+        return
+    path = init_from_path(value, src.directory if src else Path.cwd())
+    if not path.is_file():
+        out.error(f"init_from: no trained model at {path} (a run directory holds model.keras once "
+                  "its fit has completed)", ("model", "init_from"))
+
+
 def _check_compile(comp: dict, cat: Catalog, out: Collector, output_names: list) -> None:
     if comp.get("optimizer") is not None:
         objects.check("optimizer", comp["optimizer"], ("compile", "optimizer"), cat, out)
@@ -371,6 +389,7 @@ def check_values(values: dict, src: Source | None, cat: Catalog, out: Collector)
             if key not in MODEL_KEYS:
                 out.error(f"unknown key '{key}' in 'model'" + did_you_mean(str(key), MODEL_KEYS), ("model", key), at="key")
         topo = expand(model, cat, out)
+        _check_init_from(model.get("init_from"), src, out)
     elif model is not None:
         out.error("'model' must be a mapping with 'inputs' and 'layers'", ("model",))
     _check_compile(sections["compile"], cat, out, list(topo.outputs))

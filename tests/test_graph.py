@@ -106,3 +106,31 @@ compile: {loss: mse, optimizer: {adam: {learning_rate: {cosine_decay: {initial_l
     opt = build_compile_args(spec)["optimizer"]
     assert isinstance(opt.learning_rate, keras.optimizers.schedules.CosineDecay) or \
         isinstance(opt._learning_rate, keras.optimizers.schedules.CosineDecay)
+
+
+def test_init_from_copies_weights_of_layers_with_the_same_name(write_spec, tmp_path):
+    import numpy as np
+
+    base = """
+data: {dataset: iris}
+model:
+  inputs: {x: {shape: [4]}}
+  layers:
+    - dense: {units: 8, name: encoder}
+    - dense: {units: %d, name: head}
+compile: {loss: mse}
+"""
+    pretrained = builder.build_model(load_spec(write_spec(base % 3, "pre")))
+    pretrained.save(tmp_path / "pre.keras")
+    spec = load_spec(write_spec((base % 2).replace("  layers:", "  init_from: pre.keras\n  layers:"), "fine"))
+    model = builder.build_model(spec)
+    np.testing.assert_array_equal(model.get_layer("encoder").get_weights()[0], pretrained.get_layer("encoder").get_weights()[0])
+    assert model.get_layer("head").get_weights()[0].shape == (8, 2)  # shape differs: fresh weights
+
+
+def test_init_from_a_missing_run_is_a_located_error(write_spec):
+    path = write_spec("data: {dataset: iris}\nmodel:\n  inputs: {x: [4]}\n  init_from: runs/nothing\n"
+                      "  layers: [dense: 3]\ncompile: {loss: mse}\n")
+    with pytest.raises(SpecError, match=r"init_from: no trained model at .*runs/nothing \(a run directory") as e:
+        load_spec(path)
+    assert f"{path}:4:14: error" in str(e.value)
