@@ -12,7 +12,7 @@ from functools import wraps
 
 import click
 
-from builder.errors import SpecError
+from builder.errors import SpecError, TrainingError
 
 
 def fail(message: str, code: int) -> None:
@@ -38,7 +38,7 @@ def handle_errors(fn):
             fail(err.format(), 2)
         except ExportError as err:
             fail("\n".join(f"dlbuild: error: {a}: {r}" for a, r in err.failed) or f"dlbuild: error: {err}", 1)
-        except (RunDirError, PredictError, FileNotFoundError) as err:
+        except (RunDirError, PredictError, FileNotFoundError, TrainingError) as err:
             fail(f"dlbuild: error: {err}", 1)
         except KeyboardInterrupt:
             fail("dlbuild: interrupted; rerun with --resume (fit) or the same --out (tune) to continue", 130)

@@ -181,3 +181,8 @@ class Collector:
         """Raise :class:`SpecError` with everything collected, if anything was."""
         if self.diagnostics:
             raise SpecError(self.diagnostics, source)
+
+
+class TrainingError(RuntimeError):
+    """Training could not go on (e.g. the loss became NaN); the message says what to try.
+    The CLI prints it and exits with code 1."""

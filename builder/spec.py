@@ -230,6 +230,8 @@ def _check_data(data: dict, src: Source | None, out: Collector) -> None:
                   + (f"; received {', '.join(given)}" if given else ""), ("data",))
         return
     key = given[0]
+    if not isinstance(data[key], str):  # its type error is already reported
+        return
     if key == "dataset":
         from builder.data.bundled import list_datasets  # numpy only
 
@@ -288,15 +290,19 @@ def _check_init_from(value: Any, src: Source | None, out: Collector) -> None:
 
 
 def _check_compile(comp: dict, cat: Catalog, out: Collector, output_names: list) -> None:
-    if comp.get("optimizer") is not None:
+    # A value of the wrong type was reported by check_section: checking it again as an item
+    # would only repeat that error.
+    if isinstance(comp.get("optimizer"), (str, dict)):
         objects.check("optimizer", comp["optimizer"], ("compile", "optimizer"), cat, out)
     loss = comp.get("loss")
     if isinstance(loss, dict) and loss and all(k in output_names for k in loss) and len(output_names) > 1:
         for k, v in loss.items():
             objects.check("loss", v, ("compile", "loss", k), cat, out)
-    elif loss is not None:
+    elif isinstance(loss, (str, dict)):
         objects.check("loss", loss, ("compile", "loss"), cat, out)
     metrics = comp.get("metrics") or []
+    if not isinstance(metrics, (list, dict)):
+        return
     groups = metrics.items() if isinstance(metrics, dict) else [(None, metrics)]
     for out_name, items in groups:
         base = ("compile", "metrics") + ((out_name,) if out_name is not None else ())
@@ -310,7 +316,8 @@ def _check_compile(comp: dict, cat: Catalog, out: Collector, output_names: list)
 
 
 def _check_fit(fit: dict, cat: Catalog, out: Collector) -> None:
-    for i, cb in enumerate(fit.get("callbacks") or []):
+    callbacks = fit.get("callbacks")
+    for i, cb in enumerate(callbacks if isinstance(callbacks, list) else []):
         objects.check("callback", cb, ("fit", "callbacks", i), cat, out)
     cw = fit.get("class_weight")
     if isinstance(cw, str) and cw != "balanced":
@@ -325,7 +332,10 @@ def logged_metrics(comp: dict, cat: Catalog, validation: bool = True) -> list[st
 
     names = ["loss"]
     metrics = comp.get("metrics") or []
-    items = [m for group in metrics.values() for m in group] if isinstance(metrics, dict) else metrics
+    if isinstance(metrics, dict):  # groups that are not lists were reported by _check_compile
+        items = [m for group in metrics.values() if isinstance(group, list) for m in group]
+    else:
+        items = metrics if isinstance(metrics, list) else []
     for m in items:
         if isinstance(m, str):
             entry = cat.lookup("metric", m)  # "mae" is built as MeanAbsoluteError: logged by its name
@@ -341,6 +351,8 @@ def logged_metrics(comp: dict, cat: Catalog, validation: bool = True) -> list[st
 def _check_objective(tune: dict, comp: dict, data: dict, cat: Catalog, out: Collector) -> None:
     objective = tune.get("objective")
     path = ("tune", "objective")
+    if not isinstance(objective, (str, dict)):  # its type error is already reported
+        return
     if isinstance(objective, dict):
         extra = set(objective) - {"name", "direction"}
         if extra or "name" not in objective:
@@ -351,14 +363,16 @@ def _check_objective(tune: dict, comp: dict, data: dict, cat: Catalog, out: Coll
         name, path = objective["name"], path + ("name",)
     else:
         name = objective
-    logged = logged_metrics(comp, cat, validation=data.get("validation_split", 0.1) > 0)
+    split = data.get("validation_split", 0.1)
+    logged = logged_metrics(comp, cat, validation=not isinstance(split, (int, float)) or split > 0)
     if name not in logged:
         out.error(f"objective '{name}' is not logged by this spec; logged metrics: {', '.join(logged)}"
                   + did_you_mean(name, logged), path)
 
 
 def _check_export(export: dict, out: Collector) -> None:
-    for i, f in enumerate(export.get("formats") or []):
+    formats = export.get("formats")
+    for i, f in enumerate(formats if isinstance(formats, list) else []):
         if f not in EXPORT_FORMATS:
             out.error(f"unknown export format {f!r}; expected one of {', '.join(EXPORT_FORMATS)}"
                       + did_you_mean(f, EXPORT_FORMATS), ("export", "formats", i))
@@ -399,6 +413,12 @@ def check_values(values: dict, src: Source | None, cat: Catalog, out: Collector)
     if tune:
         _check_objective(tune, sections["compile"], sections["data"], cat, out)
     if len(out.diagnostics) > n0:
+        return None
+    from builder import consistency  # loss ↔ output ↔ target mismatches (TF-free)
+
+    problems = consistency.check_parts(topo, sections["compile"], sections["data"], cat)
+    if problems:
+        out.diagnostics.extend(problems)
         return None
     resolved = {"name": name, "seed": seed, "data": sections["data"], "model": model,
                 "compile": sections["compile"], "fit": sections["fit"], "export": sections["export"]}
@@ -452,13 +472,16 @@ def load_spec(path: str | Path, overrides: list[str] | tuple = (), choose: Calla
         errors: list = []
     except SpecError as err:
         spec, errors = None, _pinned(err)
-    # Check every alternative of structural choices too, each with the others at their defaults.
+    # Check every alternative of every choice too (layers, activations, 'repeat' counts…), each
+    # with the others at their defaults: a trial must never meet an error 'validate' missed.
     for hp in spaces.values():
-        if not hp.structural:
+        if hp.kind != "choice":
             continue
         for index in range(len(hp.values)):
             def pick(h, _hp=hp, _i=index):
-                return _i if h.name == _hp.name else hparams.default_choice(h)
+                if h.name == _hp.name:
+                    return _i if _hp.structural else _hp.values[_i]
+                return hparams.default_choice(h)
             try:
                 resolve_spec(src, spaces, pick, cat)
             except SpecError as err:

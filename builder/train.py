@@ -125,6 +125,32 @@ def _epoch_log_callback(path: Path):
     return EpochLog()
 
 
+def _nan_guard():
+    """Keras's ``TerminateOnNaN`` that also remembers where the loss stopped being finite and keeps
+    the weights of the last epoch that ended with a finite loss (a copy in memory)."""
+    import keras
+
+    class NaNGuard(keras.callbacks.TerminateOnNaN):
+        def __init__(self):
+            super().__init__()
+            self.bad, self.epoch, self.good_weights, self.good_epoch = None, 0, None, 0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)) and self.bad is None:
+                self.bad = (self.epoch + 1, batch, float(loss))
+            super().on_batch_end(batch, logs)
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.bad is None:
+                self.good_weights, self.good_epoch = self.model.get_weights(), epoch + 1
+
+    return NaNGuard()
+
+
 def _atomic_backup(backup_dir: str):
     """``keras.callbacks.BackupAndRestore`` whose two files are replaced atomically.
 
@@ -291,9 +317,12 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     log(f"dlbuild: training '{spec.name}' ({model.count_params():,} parameters; "
         f"{describe(strategy, fit_cfg['batch_size'])}) → {run.path}")
     started = time.perf_counter()
+    guard = _nan_guard()
+    callbacks = build_callbacks(spec, run)
+    callbacks.insert(1, guard)  # after the epoch log, before BackupAndRestore saves the epoch
     try:
         model.fit(pipes.train, validation_data=pipes.val, epochs=fit_cfg["epochs"],
-                  callbacks=build_callbacks(spec, run), class_weight=class_weights(spec, splits.train[1]),
+                  callbacks=callbacks, class_weight=class_weights(spec, splits.train[1]),
                   verbose=_progress(fit_cfg["verbose"] if verbose is None else verbose), shuffle=False,
                   validation_freq=fit_cfg["validation_freq"], steps_per_epoch=fit_cfg.get("steps_per_epoch"))
     except KeyboardInterrupt:
@@ -303,6 +332,8 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
         run.set_state("failed", fit_seconds=previous_seconds + time.perf_counter() - started)
         raise
     fit_seconds = previous_seconds + time.perf_counter() - started
+    if guard.bad is not None:
+        return _stop_on_nan(guard, model, run, fit_seconds)
     history = read_history(run.file("history.csv"))
     with atomic_path(run.file("model.keras")) as tmp:
         model.save(tmp)
@@ -329,6 +360,27 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
 
         export_run(run.path, log=log)  # raises ExportError (exit 1); the run itself stays completed
     return FitResult(run.path, model, history, metrics)
+
+
+def _stop_on_nan(guard, model, run: RunDir, fit_seconds: float):
+    """The loss became NaN/Inf: keep the last finite epoch's weights, mark the run failed, say why.
+
+    Raises:
+        TrainingError: always, with the epoch and batch and what to try.
+    """
+    from builder.errors import TrainingError
+
+    epoch, batch, loss = guard.bad
+    kept = "no epoch finished with a finite loss, so no model was saved"
+    if guard.good_weights is not None:
+        model.set_weights(guard.good_weights)
+        with atomic_path(run.file("model.keras")) as tmp:
+            model.save(tmp)
+        kept = f"model.keras holds the weights after epoch {guard.good_epoch}, the last with a finite loss"
+    run.set_state("failed", fit_seconds=fit_seconds, reason=f"loss {loss} at epoch {epoch}, batch {batch}")
+    raise TrainingError(f"the loss became {loss} (NaN/Inf) at epoch {epoch}, batch {batch}; {kept}. "
+                        "Try a lower learning_rate, gradient clipping (clipnorm: 1.0 on the optimizer), "
+                        f"or check the data for NaN values. Run directory: {run.path}")
 
 
 def summary(spec: Spec, metrics: dict, history: dict, run_path: Path) -> str:

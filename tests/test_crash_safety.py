@@ -134,7 +134,7 @@ def _entries(run: Path) -> list[str]:
 
 
 KILL_POINTS = {
-    # While the first artifact (SavedModel) is being written under its temporary name.
+    # While the first artifact (model.keras) is being written under its temporary name.
     "first_write": lambda run: any(n.startswith(".") for n in _entries(run)),
     # Right after the SavedModel stands, while its verification or the next artifact runs.
     "after_saved_model": lambda run: "saved_model" in _entries(run),
@@ -235,9 +235,6 @@ fit:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="train.fit has no NaN guard yet: a NaN run exits 0, is marked "
-                                       "'completed' and saves NaN weights (patch for builder/train.py in "
-                                       "docs/reliability.md)")
 def test_nan_loss_stops_the_run_and_keeps_the_best_weights(tmp_path):
     spec = tmp_path / "nan.yaml"
     spec.write_text(NAN_SPEC)

@@ -114,3 +114,45 @@ def test_multi_worker_patch_is_version_guarded():
 
     assert keras_needs_multi_worker_patch("3.15.1") and keras_needs_multi_worker_patch("3.5.0")
     assert not keras_needs_multi_worker_patch("3.16.0") and not keras_needs_multi_worker_patch("2.15.0")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="not yet working: after the restart the two workers' collective "
+                   "ops disagree ('expected data_type 1 but got data_type 9'); see docs/distributed.md")
+def test_killing_one_worker_then_restarting_both_resumes_training(tmp_path, write_spec):
+    """BackupAndRestore under MultiWorkerMirroredStrategy: SIGKILL worker 1 mid-training (the chief
+    then blocks in its next all-reduce, so the whole group is stopped), restart both with --resume:
+    training continues from the last completed epoch and history.csv has every epoch once."""
+    import csv
+    import signal
+    import time
+
+    spec = write_spec(SEEDED.replace("epochs: 3", "epochs: 40").replace("batch_size: 16", "batch_size: 4"))
+    out = tmp_path / "mw"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, "-m", "builder.cli", "fit", spec, "-q", "--out", str(out), "--workers", "2"]
+    parent = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+
+    def epochs():
+        if not (out / "history.csv").exists():
+            return []
+        with open(out / "history.csv", newline="") as f:
+            return [int(r["epoch"]) for r in csv.DictReader(f)]
+
+    deadline = time.time() + 240
+    while time.time() < deadline and len(epochs()) < 3 and parent.poll() is None:
+        time.sleep(0.05)
+    worker1 = [int(p) for p in os.listdir("/proc") if p.isdigit()
+               and "--worker-index\x001" in open(f"/proc/{p}/cmdline").read() and str(out) in open(f"/proc/{p}/cmdline").read()]
+    assert worker1 and len(epochs()) < 40, "training ended before a worker could be killed"
+    os.kill(worker1[0], signal.SIGKILL)
+    time.sleep(2)
+    os.killpg(parent.pid, signal.SIGKILL)
+    parent.wait()
+    done = epochs()
+    assert 3 <= len(done) < 40
+    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert epochs() == list(range(1, 41))
+    assert json.loads((out / "run.json").read_text())["state"] == "completed"
