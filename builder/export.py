@@ -768,6 +768,12 @@ def export_model(model, out_dir: Path, formats: Iterable[str], quantization: str
     th = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Leftovers of a killed export: temporary names start with "." (builder.rundir.atomic_path).
+    for stale in out_dir.glob(".*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
     root = out_dir.parent
     report_path = Path(report_path) if report_path else root / "export.json"
     names = [t.name for t in model.inputs]
