@@ -161,6 +161,17 @@ def tune(spec: str, out: str | None, runs_root: str, overrides: tuple, strategy:
         _fail(f"dlbuild: error: {err}", 1)
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@handle_errors
+def plot(run_dir: str) -> None:
+    """Write RUN_DIR's plots: learning curves, confusion matrix (classifiers), model graph."""
+    from builder.plots import plot_run
+
+    for path in plot_run(run_dir, log=click.echo):
+        click.echo(str(path))
+
+
 def _with_tune_section(spec: str, overrides: tuple, extra: list) -> list:
     """``--strategy``/``--max-trials`` as ``--set`` overrides; they need a ``tune:`` mapping to land in."""
     if not extra:

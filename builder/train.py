@@ -353,6 +353,10 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     if naive:  # forecasting: the last-value baseline a model must beat
         metrics["naive_forecast"] = naive
     write_json(run.file("metrics.json"), metrics)
+    if chief:
+        from builder.plots import plot_run
+
+        plot_run(run.path, model=model, splits=splits, log=log)
     run.set_state("completed", fit_seconds=fit_seconds)
     log(summary(spec, metrics, history, run.path))
     if chief and any(f != "keras" for f in spec.export.get("formats") or []):
