@@ -106,6 +106,7 @@ def plot_run(run_dir: Path, model=None, splits=None, log=print) -> list[Path]:
         import numpy as np
 
         x, y = splits.test
+        y = np.asarray(y).reshape(-1) if np.ndim(y) == 2 and np.shape(y)[1] == 1 else y
         scores = np.asarray(model.predict(x, verbose=0, batch_size=256))
         if scores.ndim == 2 and scores.shape[-1] == len(splits.class_names):
             pred = scores.argmax(-1)

@@ -71,6 +71,21 @@ def load_splits(spec: Spec) -> Splits:
     return splits
 
 
+def align_targets(splits: Splits, model) -> Splits:
+    """Give 1-D targets ``(n,)`` the shape ``(n, 1)`` of a model's single one-unit output
+    ``(batch, 1)`` (a sigmoid classifier, a regressor): some Keras metrics (``F1Score``,
+    ``FBetaScore``) require targets of the output's rank; losses accept both."""
+    if len(model.outputs) != 1 or tuple(model.outputs[0].shape[1:]) != (1,):
+        return splits
+
+    def fix(part):
+        if part is None or np.ndim(part[1]) != 1:
+            return part
+        return (part[0], np.asarray(part[1]).reshape(-1, 1))
+
+    return dataclasses.replace(splits, train=fix(splits.train), val=fix(splits.val), test=fix(splits.test))
+
+
 def class_weights(spec: Spec, y_train: np.ndarray) -> dict | None:
     """``fit.class_weight``: ``balanced`` uses scikit-learn's ``n_samples / (n_classes * count)``
     (``sklearn.utils.class_weight.compute_class_weight``); a mapping is used as given."""
@@ -80,8 +95,9 @@ def class_weights(spec: Spec, y_train: np.ndarray) -> dict | None:
     if cw == "balanced":
         from sklearn.utils.class_weight import compute_class_weight
 
-        classes = np.unique(y_train)
-        return dict(zip(classes.tolist(), compute_class_weight("balanced", classes=classes, y=y_train).tolist()))
+        y = np.ravel(y_train)
+        classes = np.unique(y)
+        return dict(zip(classes.tolist(), compute_class_weight("balanced", classes=classes, y=y).tolist()))
     return {int(k): float(v) for k, v in cw.items()}
 
 
@@ -286,7 +302,7 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
                               "or choose another --out")
     with strategy.scope():  # variables are created (mirrored) inside the strategy's scope
         model = build_model(spec)  # shape errors are reported before any data is loaded
-    splits = load_splits(spec)
+    splits = align_targets(load_splits(spec), model)
     fit_cfg = dict(spec.fit)
     if epochs is not None:
         fit_cfg["epochs"] = epochs

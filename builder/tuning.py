@@ -168,7 +168,7 @@ def make_hypermodel(base: Spec, splits, verbose: int = 0):
 
     from builder.data.pipeline import adapt_preprocessing, make_pipelines
     from builder.graph import build_compile_args, build_model
-    from builder.train import class_weights
+    from builder.train import align_targets, class_weights
 
     class SpecFatalError(kt.errors.FatalError):
         """A located spec error raised inside a trial."""
@@ -207,7 +207,7 @@ def make_hypermodel(base: Spec, splits, verbose: int = 0):
 
         def fit(self, hp, model, *args, **kwargs):
             spec = self.resolve(hp)
-            pipes = make_pipelines(splits, batch_size=spec.fit["batch_size"], seed=spec.seed,
+            pipes = make_pipelines(align_targets(splits, model), batch_size=spec.fit["batch_size"], seed=spec.seed,
                                    shuffle_buffer=spec.data.get("shuffle_buffer"),
                                    cache=spec.data.get("cache", True), shuffle=spec.fit["shuffle"])
             callbacks = list(kwargs.pop("callbacks", []))
