@@ -185,9 +185,10 @@ def _with_tune_section(spec: str, overrides: tuple, extra: list) -> list:
 
 from builder.cli_export import export_cmd, predict_cmd  # noqa: E402  (no TensorFlow at import)
 
+from builder.cli_generate import generate_cmd  # noqa: E402
 from builder.cli_tools import check_cmd, explain_cmd, import_cmd, schema_cmd  # noqa: E402
 
-for _command in (export_cmd, predict_cmd, check_cmd, explain_cmd, schema_cmd, import_cmd):
+for _command in (export_cmd, predict_cmd, generate_cmd, check_cmd, explain_cmd, schema_cmd, import_cmd):
     main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover

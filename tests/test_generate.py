@@ -1,0 +1,204 @@
+"""dlbuild generate and the curriculum's sequence specs: seq2seq with attention, the GPT-style char
+LM on Hamlet, BERT-style pre-training and fine-tuning from the pre-trained run's weights."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import builder
+from builder.cli_generate import generate_cmd
+from builder.data import text as tx
+from builder.generate import GenerateError, banned_ids, generate, greedy_decode, load_run, pick
+from builder.spec import load_spec
+
+QUICK = ["fit.epochs=1", "fit.callbacks=[]"]
+
+
+def _fit(spec_path, out, *overrides):
+    return builder.fit(load_spec(spec_path, [*QUICK, *overrides]), run_dir=out, verbose=0, log=lambda *_: None)
+
+
+@pytest.fixture(scope="module")
+def lm_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gpt") / "run"
+    _fit("specs/gpt_hamlet.yaml", out, "data.max_train_samples=64")
+    return out
+
+
+@pytest.fixture(scope="module")
+def seq2seq_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("s2s") / "run"
+    _fit("specs/seq2seq_attention.yaml", out, "data.max_train_samples=256", "data.validation_split=0.02",
+         "data.test_split=0.02")
+    return out
+
+
+@pytest.fixture(scope="module")
+def bert_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bert") / "pretrain"
+    _fit("specs/bert_pretrain.yaml", out, "data.max_train_samples=64", "data.validation_split=0.02",
+         "data.test_split=0.02")
+    return out
+
+
+@pytest.mark.parametrize("path,layers", [("specs/seq2seq_attention.yaml", 10), ("specs/gpt_hamlet.yaml", 5),
+                                         ("specs/bert_pretrain.yaml", 4)])
+def test_sequence_specs_validate_and_build(path, layers):
+    spec = load_spec(path)
+    assert len(spec.topology.nodes) == layers
+    model = builder.build_model(spec)
+    assert model.count_params() > 0
+
+
+def test_seq2seq_spec_wires_attention_and_the_initial_state():
+    model = builder.build_model(load_spec("specs/seq2seq_attention.yaml"))
+    assert [t.name for t in model.inputs] == ["encoder_input", "decoder_input"]
+    decoded = model.get_layer("decoded")._inbound_nodes[0].arguments.args
+    assert [tuple(t.shape) for t in decoded] == [(None, 16, 64), (None, 128)]  # gru(x, initial_state)
+    assert type(model.get_layer("context")).__name__ == "AdditiveAttention"
+    assert tuple(model.output.shape) == (None, 16, 3000)
+
+
+# ---------------------------------------------------------------- sampling, on stub models
+
+def test_pick_greedy_topk_and_banned():
+    p = np.array([0.05, 0.5, 0.3, 0.15])
+    assert pick(p, temperature=0) == 1
+    assert pick(p, temperature=0, banned=np.array([False, True, False, False])) == 2
+    rng = np.random.default_rng(0)
+    assert {pick(p, temperature=5.0, top_k=1, rng=rng) for _ in range(20)} == {1}
+    draws = [pick(p, temperature=1.0, top_k=2, rng=rng) for _ in range(400)]
+    assert set(draws) == {1, 2} and 0.55 < draws.count(1) / 400 < 0.70  # 0.5 / 0.8 = 0.625
+    with pytest.raises(ValueError, match="temperature"):
+        pick(p, temperature=-1)
+
+
+def test_banned_ids_cover_specials_and_units_past_the_vocabulary():
+    vocab = ["", "[UNK]", "[START]", "[END]", "a"]
+    assert banned_ids(vocab, 7).tolist() == [True, True, True, False, False, True, True]
+
+
+def test_greedy_decode_feeds_back_its_tokens_and_stops_at_end():
+    start, end, seen = 2, 3, []
+    script = [5, 6, end, 7]
+
+    def predict(x):
+        dec = x["decoder_input"][0].copy()
+        seen.append(dec)
+        out = np.full((1, 8, 10), 0.01)
+        for t, tok in enumerate(script):
+            out[0, t, tok] = 0.9
+        return out
+
+    ids, stopped = greedy_decode(predict, np.array([4, 4, 0]), start_id=start, end_id=end, decoder_length=8,
+                                 max_tokens=10)
+    assert (ids, stopped) == ([5, 6], True)
+    assert seen[-1][:3].tolist() == [start, 5, 6] and not seen[-1][3:].any()
+    ids, stopped = greedy_decode(predict, np.array([4]), start_id=start, end_id=end, decoder_length=8, max_tokens=1)
+    assert (ids, stopped) == ([5], False)
+
+
+# ---------------------------------------------------------------- trained runs
+
+def test_lm_run_generates_n_characters_of_its_vocabulary(lm_run):
+    assert (lm_run / "vocabulary.json").is_file()
+    run = load_run(lm_run)
+    assert run.kind == "language_model" and run.window == 64 and run.level == "char"
+    assert set(run.perplexity) == {"val", "test"}
+    vocab = set(run.vocabulary) - {"", "[UNK]"}
+    greedy = generate(run, "HAMLET", 40, temperature=0)
+    assert len(greedy.tokens) == 40 and set(greedy.tokens) <= vocab
+    assert greedy.text == "HAMLET" + "".join(greedy.tokens)
+    assert generate(run, "HAMLET", 40, temperature=0).text == greedy.text
+    a = generate(run, "HAMLET", 40, temperature=1.0, top_k=10, seed=3)
+    assert generate(run, "HAMLET", 40, temperature=1.0, top_k=10, seed=3).text == a.text
+    assert set(a.tokens) <= vocab
+    long_prompt = generate(run, "To be, or not to be: " * 5, 5, temperature=0)  # longer than the window
+    assert len(long_prompt.tokens) == 5
+
+
+def test_generate_cli_prints_text_and_perplexity(lm_run):
+    result = CliRunner().invoke(generate_cmd, [str(lm_run), "--prompt", "KING", "--length", "25",
+                                               "--temperature", "0"])
+    assert result.exit_code == 0, result.output
+    assert "val perplexity" in result.output and "KING" in result.output
+    bad = CliRunner().invoke(generate_cmd, [str(lm_run), "--prompt", "KING", "--length", "0"])
+    assert bad.exit_code == 2
+
+
+def test_seq2seq_run_greedy_reply_uses_the_vocabulary(seq2seq_run):
+    run = load_run(seq2seq_run)
+    assert run.kind == "seq2seq" and (run.source_length, run.window) == (16, 16)
+    out = generate(run, "Where are you going?", 10)
+    assert set(out.tokens) <= set(run.vocabulary) - {"", "[START]", "[END]", "[UNK]"}
+    assert out.stopped or len(out.tokens) == 10
+    assert generate(run, "Where are you going?", 10).ids == out.ids  # greedy: deterministic
+
+
+def test_generate_refuses_runs_it_cannot_use(tmp_path, bert_run):
+    runner = CliRunner()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "model.keras").write_bytes(b"")
+    r = runner.invoke(generate_cmd, [str(empty), "--prompt", "x"])
+    assert r.exit_code == 1 and "no vocabulary.json" in r.output
+    r = runner.invoke(generate_cmd, [str(bert_run), "--prompt", "x"])
+    assert r.exit_code == 1 and "masked-LM" in r.output
+
+    import keras
+
+    clf = tmp_path / "clf"
+    clf.mkdir()
+    inp = keras.Input((8,), dtype="int32")
+    x = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(10, 4)(inp))
+    keras.Model(inp, keras.layers.Dense(2, activation="softmax")(x)).save(clf / "model.keras")
+    tx.save_vocabulary(["", "[UNK]", "a"], clf / "vocabulary.json", "word")
+    with pytest.raises(GenerateError, match="not a classifier"):
+        load_run(clf)
+
+
+def test_bert_finetune_starts_from_the_pretrained_encoder(bert_run):
+    voc, level = tx.load_vocabulary(bert_run)
+    assert level == "word" and len(voc) == 5000 and voc[2] == "[MASK]"
+    spec = load_spec("specs/bert_finetune.yaml", [f"model.init_from={bert_run}",
+                                                  f"data.tokenize.vocabulary={bert_run}"])
+    fine = builder.build_model(spec)
+    pre = builder.export.load_keras(bert_run / "model.keras")
+    for name in ("embedding", "encoder_1", "encoder_2"):
+        ours, theirs = fine.get_layer(name).get_weights(), pre.get_layer(name).get_weights()
+        assert len(ours) == len(theirs) > 0
+        for a, b in zip(ours, theirs):
+            np.testing.assert_array_equal(a, b)
+    assert fine.get_layer("sentiment").get_weights()[0].shape == (64, 2)
+    # the fine-tuning data uses the pre-training vocabulary, so the ids mean the same words
+    from builder.train import load_splits
+
+    splits = load_splits(load_spec("specs/bert_finetune.yaml", [f"model.init_from={bert_run}",
+                                                                f"data.tokenize.vocabulary={bert_run}"]))
+    assert splits.info["vocabulary"] == voc and splits.train[0].shape[1] == 48
+
+
+def test_bert_specs_share_the_test_sentences():
+    """Pre-training (masked_lm makes a text set a 'sequence' task: unstratified split) and
+    fine-tuning (stratify: false) hold out the same test sentences, so pre-training never reads
+    the fine-tuning test set."""
+    import dataclasses
+
+    import yaml
+
+    from builder.data.sources import load_arrays
+    from builder.data.splits import split_arrays
+
+    docs = [yaml.safe_load(open(f"specs/bert_{k}.yaml")) for k in ("pretrain", "finetune")]
+    assert docs[0]["seed"] == docs[1]["seed"] and docs[1]["data"]["stratify"] is False
+    for key in ("dataset", "validation_split", "test_split"):
+        assert docs[0]["data"][key] == docs[1]["data"][key]
+    raw = dataclasses.replace(load_arrays({"dataset": "movie_sentiment"}, "."), prepare=None)
+    d, seed = docs[0]["data"], docs[0]["seed"]
+    pre = split_arrays(dataclasses.replace(raw, task="sequence"), validation_split=d["validation_split"],
+                       test_split=d["test_split"], seed=seed)
+    fine = split_arrays(raw, validation_split=d["validation_split"], test_split=d["test_split"], seed=seed,
+                        stratify=False)
+    assert list(pre.test[0]) == list(fine.test[0])
