@@ -342,6 +342,13 @@ def import_model(path: str | Path, name: str | None = None) -> str:
         raise ImportModelError(f"cannot load {path} in safe mode: {' '.join(str(exc).split())[:500]}") from exc
     spec = model_to_spec(model, name or None)
     comp, from_file = _compile_section(path)
+    if not from_file and len(model.outputs) == 1 and tuple(model.outputs[0].shape[1:]) == (1,):
+        # A one-unit output is a binary classifier (sigmoid) or a regressor: the skeleton's
+        # sparse categorical loss would not fit it.
+        last = getattr(model.layers[-1], "activation", None)
+        binary = getattr(last, "__name__", "") == "sigmoid"
+        comp = {**comp, "loss": "binary_crossentropy" if binary else "mse",
+                "metrics": ["accuracy"] if binary else ["mae"]}
     header = (f"# Imported from {path.name} by `dlbuild import` ({model.count_params():,} parameters; "
               "weights are not carried over).\n")
     data = ("# TODO: fill in your data: dataset: NAME | csv: FILE | npz: FILE (see docs/spec.md).\n"

@@ -224,6 +224,7 @@ def build_schema(cat=None) -> dict:
         else:
             defs[f"item.{kind}"] = _item_schema(kind, values, bare)
 
+    defs["item.layer"] = _ref("layer_item")  # a nested layer argument (Bidirectional's `layer`)
     name_list = {"anyOf": [{"type": ["string", "integer"]}, {"type": "array", "items": {"type": ["string", "integer"]}}]}
     defs["item_key.name"] = {"type": "string", "description": "the layer's name, for wiring with 'inputs'"}
     defs["item_key.inputs"] = {**name_list, "description": "model inputs or earlier items this item is called on "

@@ -372,7 +372,10 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     if chief:
         from builder.plots import plot_run
 
-        plot_run(run.path, model=model, splits=splits, log=log)
+        try:
+            plot_run(run.path, model=model, splits=splits, log=log)
+        except Exception as err:  # plots are a convenience: never lose a finished run over one
+            log(f"dlbuild: plots skipped ({type(err).__name__}: {err}); retry with dlbuild plot {run.path}")
     run.set_state("completed", fit_seconds=fit_seconds)
     log(summary(spec, metrics, history, run.path))
     if chief and any(f != "keras" for f in spec.export.get("formats") or []):

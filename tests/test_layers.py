@@ -243,7 +243,7 @@ model:
     - token_and_position_embedding: {vocabulary_size: 100, sequence_length: 16, embedding_dim: 16, mask_zero: true}
     - transformer_encoder: {num_heads: 2, intermediate_dim: 32, repeat: 2}
     - global_average_pooling1d
-    - dense: {units: 2, activation: softmax}
+    - dense: {units: 10, activation: softmax}
 compile:
   optimizer: {radam: {learning_rate: 1.0e-3}}
   loss: sparse_categorical_crossentropy
@@ -257,9 +257,9 @@ def test_transformer_encoder_spec_validates_and_builds(write_spec):
     encoders = [layer for layer in model.layers if isinstance(layer, TransformerEncoder)]
     assert len(encoders) == 2 and encoders[0] is not encoders[1]
     block = 4 * (16 * 16 + 16) + 2 * 2 * 16 + 16 * 32 + 32 + 32 * 16 + 16
-    assert model.count_params() == 100 * 16 + 16 * 16 + 2 * block + 16 * 2 + 2
-    assert model.output_shape == (None, 2)
-    assert model.predict(_ids(length=16), verbose=0).shape == (3, 2)
+    assert model.count_params() == 100 * 16 + 16 * 16 + 2 * block + 16 * 10 + 10
+    assert model.output_shape == (None, 10)
+    assert model.predict(_ids(length=16), verbose=0).shape == (3, 10)
     # It trains: compiled train step, masks, the RAdam the spec names.
     from builder.graph import build_compile_args
 
