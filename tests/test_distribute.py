@@ -117,8 +117,9 @@ def test_multi_worker_patch_is_version_guarded():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="not yet working: after the restart the two workers' collective "
-                   "ops disagree ('expected data_type 1 but got data_type 9'); see docs/distributed.md")
+@pytest.mark.xfail(strict=False, reason="flaky: it passes on some runs, but on others the two workers' "
+                   "collective ops disagree after the restart ('expected data_type 1 but got data_type 9'); "
+                   "see docs/distributed.md")
 def test_killing_one_worker_then_restarting_both_resumes_training(tmp_path, write_spec):
     """BackupAndRestore under MultiWorkerMirroredStrategy: SIGKILL worker 1 mid-training (the chief
     then blocks in its next all-reduce, so the whole group is stopped), restart both with --resume:
