@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.errors import did_you_mean
-from builder.registry import DENIED, Catalog, Entry, catalog, normalize, snake_case
+from builder.registry import DENIED, Catalog, Entry, catalog, snake_case
 
 
 class UnknownName(Exception):

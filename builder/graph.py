@@ -11,7 +11,7 @@ import inspect
 import re
 
 from builder import objects
-from builder.errors import Collector, SpecError
+from builder.errors import Collector
 from builder.registry import catalog
 from builder.spec import Spec
 

@@ -28,7 +28,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from builder.registry import catalog, snake_case
+from builder.registry import catalog
 
 
 class ImportModelError(Exception):

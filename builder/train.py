@@ -271,8 +271,6 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
         SpecError: data or model-building problems, located in the spec.
         builder.rundir.RunDirError: the run directory is unwritable, or cannot be resumed.
     """
-    import keras
-
     from builder.distribute import describe, is_chief, make_strategy, scale_learning_rate, worker_index
     from builder.graph import build_compile_args, build_model
     from builder.rundir import RunDirError

@@ -11,7 +11,7 @@ import csv
 import math
 import pathlib
 import zipfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
