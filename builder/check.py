@@ -102,11 +102,13 @@ class Report:
 
     @property
     def total_flops(self) -> int | None:
+        """FLOPs per sample of the whole model; None when a layer's count is unknown."""
         vals = [r.flops for r in self.rows]
         return None if any(v is None for v in vals) else sum(vals)
 
     @property
     def total_memory(self) -> int | None:
+        """Bytes of all layer outputs per sample at float32; None when a shape is unknown."""
         vals = [r.memory for r in self.rows]
         return None if any(v is None for v in vals) else sum(vals)
 

@@ -186,6 +186,9 @@ def make_hypermodel(base: Spec, splits, verbose: int = 0):
             super().on_batch_end(batch, logs)
 
     class SpecHyperModel(kt.HyperModel):
+        """Keras Tuner HyperModel over the spec: ``build`` and ``fit`` resolve the spec template
+        with the trial's hyperparameter values and do exactly what ``dlbuild fit`` does."""
+
         def resolve(self, hp) -> Spec:
             try:
                 return resolve_spec(base.template, base.spaces, lambda h: register(hp, h, base.spaces))
