@@ -1,18 +1,24 @@
 """What every ``dlbuild`` command shares: turning errors into exit codes, without a traceback.
 
 Exit codes: 2 for a spec or usage mistake (a :class:`SpecError`, located), 1 for a runtime
-failure (a run directory that cannot be used, a failed export check, a missing input file),
-130 for Ctrl-C. Nothing here imports TensorFlow.
+failure (a run directory that cannot be used, a failed export check, a missing input file, an
+error raised inside Keras or TensorFlow), 130 for Ctrl-C. Nothing here imports TensorFlow.
+
+An unexpected runtime error is printed as one ``dlbuild: error:`` line with its cause; the full
+traceback goes to a file (its path is printed), or to stderr when ``DLBUILD_TRACEBACK=1``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+import traceback
 from functools import wraps
 
 import click
 
-from builder.errors import SpecError, TrainingError
+from builder.errors import SpecError, TrainingError, runtime_cause
 
 
 def fail(message: str, code: int) -> None:
@@ -42,5 +48,33 @@ def handle_errors(fn):
             fail(f"dlbuild: error: {err}", 1)
         except KeyboardInterrupt:
             fail("dlbuild: interrupted; rerun with --resume (fit) or the same --out (tune) to continue", 130)
+        except Exception as err:  # inside Keras/TensorFlow: a short cause, the traceback kept aside
+            if os.environ.get("DLBUILD_TRACEBACK") == "1":
+                raise
+            fail(runtime_failure(err), 1)
 
     return wrapper
+
+
+def runtime_failure(err: BaseException) -> str:
+    """The message for an unexpected runtime error: the cause (:func:`~builder.errors.runtime_cause`),
+    advice for out-of-memory and a full disk, and the path of a file in the temporary directory
+    that holds the full traceback."""
+    cause = runtime_cause(type(err).__name__, str(err), getattr(err, "errno", None),
+                          getattr(err, "filename", None))
+    if cause.startswith("out of memory"):
+        text = (f"{cause}\n  The model or batch does not fit: lower fit.batch_size, shrink the model, "
+                "or free memory; fit --resume continues from the last finished epoch.")
+    elif cause.startswith("no space left"):
+        text = (f"{cause}\n  Free disk space (or raise the quota), then rerun with --resume: "
+                "finished epochs and artifacts are kept intact.")
+    else:
+        text = cause
+    try:
+        fd, path = tempfile.mkstemp(prefix="dlbuild-traceback-", suffix=".txt")
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(traceback.format_exception(err)))
+        text += f"\n  Full traceback: {path} (or set DLBUILD_TRACEBACK=1 to print it)"
+    except OSError:  # the disk may be the problem: the one-line cause is what matters
+        pass
+    return f"dlbuild: error: {text}"

@@ -17,6 +17,9 @@ No TensorFlow import here: ``dlbuild validate`` must stay fast.
 from __future__ import annotations
 
 import difflib
+import errno
+import os
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -186,3 +189,50 @@ class Collector:
 class TrainingError(RuntimeError):
     """Training could not go on (e.g. the loss became NaN); the message says what to try.
     The CLI prints it and exits with code 1."""
+
+
+# errno values that mean "the disk (or the user's quota, or the file-size limit) is full".
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def runtime_cause(type_name: str, message: str, err_no: int | None = None,
+                  filename: str | None = None) -> str:
+    """One line saying why a run failed at run time, from an exception's type name and message.
+
+    TensorFlow puts the informative line after its op trace, so the cause is the last line that
+    is not a node trace (``[[{{node …}}]]``) or a source location, cut to 300 characters.
+    Out-of-memory (``MemoryError``, TensorFlow's ``ResourceExhaustedError``) reads
+    ``out of memory: …``; a full disk or file-size limit (``ENOSPC``, ``EDQUOT``, ``EFBIG``)
+    reads ``no space left while writing FILE (…)``; anything else ``TypeName: cause``.
+
+    Args:
+        type_name: the exception class name, e.g. ``"InvalidArgumentError"``.
+        message: ``str(exception)`` (may span many lines).
+        err_no: ``OSError.errno``, when there is one.
+        filename: ``OSError.filename``, when there is one.
+    """
+    lines = [ln.strip() for ln in message.splitlines()]
+    useful = [ln for ln in lines if ln and not ln.startswith(("[[", "File ", "Detected at node",
+                                                              "Graph execution error", "(most recent"))]
+    cause = useful[-1] if useful else (lines[0] if lines and lines[0] else "(no message)")
+    cause = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", cause.split("[Op:")[0]).strip()
+    cause = cause if len(cause) <= 300 else cause[:297] + "..."
+    if type_name in ("MemoryError", "ResourceExhaustedError"):
+        return f"out of memory: {cause}"
+    if err_no in NO_SPACE_ERRNOS:
+        # h5py (Keras weights files) puts the file name in its message, not in OSError.filename.
+        name = filename or next(iter(re.findall(r"filename = '([^']+)'", message)), None)
+        return f"no space left{f' while writing {name}' if name else ''} ({os.strerror(err_no)})"
+    return f"{type_name}: {cause}"
+
+
+def trial_failure(traceback_text: str) -> str:
+    """:func:`runtime_cause` for a failed Keras Tuner trial, whose message is a formatted
+    traceback (``traceback.format_exc()``): the last ``module.TypeName: message`` section."""
+    found = list(re.finditer(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit)): ", traceback_text, re.M))
+    if not found:
+        lines = traceback_text.strip().splitlines()
+        return lines[-1][:300] if lines else ""
+    last = found[-1]
+    err_no = re.match(r"\[Errno (\d+)\]", traceback_text[last.end():])
+    return runtime_cause(last.group(1), traceback_text[last.end():], int(err_no.group(1)) if err_no else None)

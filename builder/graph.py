@@ -18,6 +18,13 @@ from builder.spec import Spec
 _KERAS_NOISE = re.compile(r"\s*(Arguments received by .*|Call arguments received by .*)$", re.S)
 
 
+def _reraise_resource_error(exc: Exception) -> None:
+    """Re-raise out-of-memory errors: a layer too big for this machine is not a spec mistake
+    (a tuning trial that hits it is recorded FAILED and the search goes on)."""
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError":
+        raise exc
+
+
 def _message(exc: Exception) -> str:
     """Keras's error text, first paragraph only (the 'Arguments received' dump is noise here)."""
     text = _KERAS_NOISE.sub("", str(exc)).strip()
@@ -70,6 +77,7 @@ def build_model(spec: Spec):
         try:
             layer = entry.load()(name=node.name, **kwargs)
         except Exception as exc:  # Keras validates argument values in constructors
+            _reraise_resource_error(exc)
             out.error(f"{entry.display}: {_message(exc)}{where}", node.path, at="key")
             continue
         args = [tensors[i] for i in node.inputs]
@@ -79,6 +87,7 @@ def build_model(spec: Spec):
             else:
                 tensors[node.name] = layer(*args, **node.call)
         except Exception as exc:  # shape and dtype mismatches surface when the layer is called
+            _reraise_resource_error(exc)
             shapes = ", ".join(str(tuple(t.shape)) for t in args)
             noun = "input shapes" if len(args) > 1 else "input shape"
             out.error(f"{entry.display} cannot be applied to {noun} {shapes}: {_message(exc)}{where}",

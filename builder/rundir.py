@@ -146,15 +146,43 @@ class RunDir:
         if st.get("state") == "completed":
             raise RunDirError(f"{self.path} has already completed; start a new run instead of --resume")
 
-    def prepare(self) -> None:
-        """Create the directory and check that it is writable before any training starts."""
+    def prepare(self, needed_bytes: int = 0) -> None:
+        """Create the directory and check, before any training starts, that it is writable and
+        that its file system has at least ``needed_bytes`` free (see :func:`bytes_needed`).
+
+        Raises:
+            RunDirError: the directory cannot be created or written, or the disk is too full.
+        """
+        import shutil
+
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             probe = self.path / ".write-test"
             probe.write_bytes(b"ok")
             probe.unlink()
+            free = shutil.disk_usage(self.path).free
         except OSError as exc:
             raise RunDirError(f"cannot write the run directory {self.path}: {exc.strerror or exc}") from None
+        if free < needed_bytes:
+            raise RunDirError(f"not enough disk space for the run directory {self.path}: about "
+                              f"{needed_bytes / 2**20:,.1f} MiB needed, {free / 2**20:,.1f} MiB free")
+
+
+def bytes_needed(params: int, optimizer_slots: int = 2) -> int:
+    """A lower bound on the bytes a run writes, for the free-space check before training.
+
+    Args:
+        params: the model's parameter count.
+        optimizer_slots: variables the optimizer keeps per parameter (Adam: 2, its moments;
+            Kingma & Ba 2015).
+
+    Returns:
+        Bytes: float32 weights in ``model.keras`` and in the best-epoch checkpoint, plus weights
+        and optimizer slots in the ``backup/`` copy that BackupAndRestore writes (kept twice
+        while it is being replaced atomically), plus 1 MiB for logs and plots.
+    """
+    weights = 4 * params
+    return 2 * weights + 2 * weights * (1 + optimizer_slots) + 2**20
 
 
 class RunDirError(Exception):

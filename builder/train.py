@@ -273,7 +273,7 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     """
     from builder.distribute import describe, is_chief, make_strategy, scale_learning_rate, worker_index
     from builder.graph import build_compile_args, build_model
-    from builder.rundir import RunDirError
+    from builder.rundir import RunDirError, bytes_needed
 
     try:  # first: a multi-worker strategy must exist before TensorFlow runs any op
         strategy = make_strategy(spec.distribute)
@@ -307,7 +307,7 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     pipes: Pipelines = make_pipelines(splits, batch_size=fit_cfg["batch_size"], seed=spec.seed,
                                       shuffle_buffer=spec.data.get("shuffle_buffer"),
                                       cache=spec.data.get("cache", True), shuffle=fit_cfg["shuffle"])
-    run.prepare()
+    run.prepare(bytes_needed(model.count_params()))  # unwritable or full: say so before training
     from builder.data import sequences, text
 
     vocabulary = sequences.vocabulary(splits)

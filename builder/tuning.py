@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from builder import hparams
-from builder.errors import Diagnostic, SpecError
+from builder.errors import Diagnostic, SpecError, trial_failure
 from builder.rundir import RunDir, dump_yaml, write_json, write_text
 from builder.spec import Spec, resolve_spec
 
@@ -313,6 +313,8 @@ def make_tuner(spec: Spec, hypermodel, directory: Path, log=print, overwrite: bo
             budget = t["max_trials"] if strategy != "hyperband" else "?"
             log(f"trial {done}/{budget} [{trial.trial_id}] {status} | {best_text} | "
                 f"{time.perf_counter() - self._started:.0f} s | {values}")
+            if trial.status != "COMPLETED" and trial.message:
+                log(f"  {trial_failure(trial.message)[:200]}")  # why, in one line (trials.csv has it too)
 
     return Progress(**kwargs, **common)
 
@@ -330,12 +332,11 @@ def trial_rows(tuner) -> list[dict]:
         tr = tuner.oracle.trials.get(trial_id)
         if tr is None:
             continue
-        msg = (tr.message or "").strip().splitlines()
         seconds_file = Path(tuner.project_dir).parent / "trial_seconds" / f"{trial_id}.txt"
         row = {"trial_id": trial_id, "status": tr.status,
                "objective": tr.score if tr.score is not None else "",
                "seconds": float(seconds_file.read_text()) if seconds_file.exists() else "",
-               "failure": msg[-1][:300] if msg and tr.status != "COMPLETED" else ""}
+               "failure": trial_failure(tr.message or "") if tr.status != "COMPLETED" else ""}
         row.update({k: v for k, v in tr.hyperparameters.values.items()})
         rows.append(row)
     return rows
@@ -559,6 +560,14 @@ def tune(spec: Spec, *, out_dir: str | Path | None = None, runs_root: str | Path
     log(f"dlbuild: tuning '{spec.name}' with {spec.tune['strategy']} over {len(spec.spaces)} "
         f"hyperparameter(s) → {out}" + (f" ({role})" if role else ""))
     watchdog = _watch_workers(procs) if procs else None
+    # Keras Tuner prints each failed trial's traceback; trials.csv keeps its cause (trial_failure)
+    # and the full traceback stays in the trial's own trial.json, so show it only with -v.
+    try:
+        from keras_tuner.src import config as kt_config  # not public API; a switch, so guarded
+
+        kt_config.DEBUG = verbose > 0
+    except ImportError:
+        pass
     try:
         tuner.search(callbacks=[keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"))], verbose=verbose)
     except kt.errors.FatalError as err:  # a spec mistake inside a trial: stop at once, located

@@ -248,3 +248,55 @@ def test_nan_loss_stops_the_run_and_keeps_the_best_weights(tmp_path):
         code = ("import sys, numpy as np, keras; m = keras.saving.load_model(sys.argv[1], safe_mode=True); "
                 "sys.exit(0 if all(np.isfinite(w).all() for w in m.get_weights()) else 3)")
         assert subprocess.run([sys.executable, "-c", code, str(model)], env=ENV).returncode == 0
+
+
+# --- full disk ------------------------------------------------------------------------------------------
+
+BIG_IRIS = IRIS.replace("name: iris_mlp", "name: iris_big").replace(
+    "- dense: {units: 8, activation: relu}",
+    "- dense: {units: 512, activation: relu}\n    - dense: {units: 512, activation: relu}").replace(
+    "epochs: 1", "epochs: 2")
+
+
+def _limit_file_size(limit_bytes: int):
+    import resource
+
+    # Python ignores SIGXFSZ, so a write past the limit fails with EFBIG, as a full disk fails with ENOSPC.
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+
+def test_full_disk_is_reported_before_training(spec_file, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from builder.cli import main
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=50_000))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["fit", str(spec_file), "--out", str(out), "-q"])
+    assert result.exit_code == 1, result.output
+    assert f"not enough disk space for the run directory {out}" in result.output
+    assert "MiB needed, 0.0 MiB free" in result.output
+    assert not (out / "run.json").exists()  # refused before the run started
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_disk_full_mid_run_fails_cleanly_and_resume_completes(tmp_path):
+    spec = tmp_path / "iris_big.yaml"
+    spec.write_text(BIG_IRIS)
+    out = tmp_path / "run"
+    # The 1 MB model (266,755 parameters) cannot be written under a 300 kB file-size limit.
+    r = dlbuild("fit", spec, "--out", out, "-q", preexec_fn=_limit_file_size(300_000))
+    assert r.returncode == 1, r.stderr
+    assert "dlbuild: error: no space left while writing" in r.stderr and "(File too large)" in r.stderr
+    assert "then rerun with --resume" in r.stderr
+    assert "Traceback" not in r.stderr
+    traceback_file = Path(r.stderr.split("Full traceback: ")[1].split()[0])
+    assert "Traceback (most recent call last)" in traceback_file.read_text()
+    assert json.loads((out / "run.json").read_text())["state"] == "failed"
+    assert not (out / "model.keras").exists()  # never a half-written model where a finished one goes
+    r = dlbuild("fit", spec, "--out", out, "-q", "--resume")
+    assert r.returncode == 0, r.stderr
+    epochs = [line.split(",")[0] for line in (out / "history.csv").read_text().splitlines()[1:]]
+    assert epochs == ["1", "2"]
+    assert json.loads((out / "run.json").read_text())["state"] == "completed"

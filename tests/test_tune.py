@@ -262,3 +262,39 @@ def test_coarse_to_fine_uses_its_whole_budget_when_the_box_runs_out_of_points(tm
     assert len(ids) == 6  # all six distinct points, though round 2's box holds only one
     assert len({(oracle.trials[i].hyperparameters.values["a"], oracle.trials[i].hyperparameters.values["b"])
                 for i in ids}) == 6
+
+
+OOM_SPEC = """
+name: oom_tune
+seed: 1
+data: {dataset: iris, test_split: 0.2, validation_split: 0.2}
+model:
+  inputs: {x: {shape: [4]}}
+  layers:
+    - dense: {units: {choice: [8, 400000000], name: units}}   # 4 × 4e8 float32 = 6.4 GB
+    - dense: {units: 3, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+fit: {epochs: 1}
+tune: {strategy: grid, max_trials: 2}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS as a memory limit is Linux's")
+def test_out_of_memory_trial_is_recorded_and_the_search_goes_on(write_spec, tmp_path):
+    import resource
+
+    limit = 6 * 10**9  # bytes of address space: enough for TensorFlow, not for the 6.4 GB layer
+
+    out = tmp_path / "tune"
+    r = subprocess.run([sys.executable, "-m", "builder.cli", "tune", write_spec(OOM_SPEC), "--out", str(out),
+                        "--no-retrain"], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""},
+                       preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = {r["units"]: r for r in _rows(out / "trials.csv")}
+    assert rows["8"]["status"] == "COMPLETED"
+    assert rows["400000000"]["status"] == "FAILED"
+    assert rows["400000000"]["failure"].startswith("out of memory: OOM when allocating tensor with shape[4,400000000]")
+    assert "out of memory" in r.stdout and "Traceback" not in r.stdout + r.stderr  # one line, no traceback
+    assert 'best: {"units": 8}' in r.stdout
