@@ -192,4 +192,4 @@ for _command in (export_cmd, predict_cmd, generate_cmd, check_cmd, explain_cmd, 
     main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    main(prog_name="dlbuild")  # "Usage: dlbuild", and _DLBUILD_COMPLETE for shell completion

@@ -11,6 +11,7 @@ traceback goes to a file (its path is printed), or to stderr when ``DLBUILD_TRAC
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import traceback
@@ -21,9 +22,29 @@ import click
 from builder.errors import SpecError, TrainingError, runtime_cause
 
 
+# GNU diagnostics colours (GCC_COLORS' defaults): location bold, error red, warning magenta,
+# caret green. click.echo drops the escape codes when the stream is not a terminal.
+_DIAGNOSTIC = re.compile(r"^(?P<loc>\S+?:(?:\d+:\d+:)? )?(?P<kind>error|warning):", re.M)
+_CARET = re.compile(r"^(?P<gutter>\s*\| *)\^$", re.M)
+_STYLE = {"error": {"fg": "red", "bold": True}, "warning": {"fg": "magenta", "bold": True}}
+
+
+def paint(text: str) -> str:
+    """``text`` with GNU-style diagnostics coloured (``file:line:col: error: …``, carets)."""
+    text = _DIAGNOSTIC.sub(lambda m: click.style(m["loc"] or "", bold=True)
+                           + click.style(m["kind"] + ":", **_STYLE[m["kind"]]), text)
+    return _CARET.sub(lambda m: m["gutter"] + click.style("^", fg="green", bold=True), text)
+
+
+def echo_diagnostics(text: str, err: bool = True) -> None:
+    """Print diagnostics, coloured on a terminal only; ``NO_COLOR`` (https://no-color.org) turns
+    colour off."""
+    click.echo(paint(text), err=err, color=False if os.environ.get("NO_COLOR") else None)
+
+
 def fail(message: str, code: int) -> None:
-    """Print ``message`` to stderr and exit with ``code``."""
-    click.echo(message, err=True)
+    """Print ``message`` to stderr (coloured on a terminal) and exit with ``code``."""
+    echo_diagnostics(message)
     sys.exit(code)
 
 

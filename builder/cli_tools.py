@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from builder.cli_common import fail, handle_errors
+from builder.cli_common import echo_diagnostics, fail, handle_errors
 
 _set_option = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
                            help="Override a spec value, e.g. --set fit.epochs=3 (repeatable).")
@@ -44,7 +44,7 @@ def check_cmd(spec: str, overrides: tuple, render: bool) -> None:
         # The build failed; warnings that explain why (an LSTM without return_sequences feeding
         # another one) are still worth showing before the error.
         for w in static_warnings(s):
-            click.echo(w.format(s), err=True)
+            echo_diagnostics(w.format(s))
         raise
     click.echo(format_report(s, report))
 

@@ -46,3 +46,33 @@ def test_set_overrides_are_checked_like_the_spec():
 def test_usage_errors_exit_2():
     assert CliRunner().invoke(main, ["fit"]).exit_code == 2
     assert CliRunner().invoke(main, ["validate", "does/not/exist.yaml"]).exit_code == 2
+
+
+BAD = "name: x\ndata: {dataset: iris}\nmodel:\n  inputs: {a: {shape: [4]}}\n  layers: [{dense: {unit: 3}}]\ncompile: {optimizer: adam, loss: mse}\n"
+
+
+def test_errors_are_coloured_on_a_terminal_only(write_spec, monkeypatch):
+    spec = write_spec(BAD)
+    plain = CliRunner().invoke(main, ["validate", spec])  # not a terminal
+    assert plain.exit_code == 2 and "\x1b[" not in plain.output
+    assert "error: Dense() has no argument 'unit'" in plain.output
+    tty = CliRunner().invoke(main, ["validate", spec], color=True)  # as a terminal sees it
+    assert tty.exit_code == 2
+    assert f"\x1b[1m{spec}:5:21: \x1b[0m\x1b[31m\x1b[1merror:\x1b[0m Dense() has no argument" in tty.output
+    assert "\x1b[32m\x1b[1m^\x1b[0m" in tty.output  # the caret
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in CliRunner().invoke(main, ["validate", spec], color=True).output
+
+
+def test_shell_completion_completes_commands_and_options():
+    import os
+
+    env = {**os.environ, "_DLBUILD_COMPLETE": "bash_complete", "COMP_WORDS": "dlbuild ex", "COMP_CWORD": "1"}
+    out = subprocess.run([sys.executable, "-m", "builder.cli"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and {"plain,explain", "plain,export"} <= set(out.stdout.split())
+    env.update(COMP_WORDS="dlbuild fit --re", COMP_CWORD="2")
+    out = subprocess.run([sys.executable, "-m", "builder.cli"], env=env, capture_output=True, text=True)
+    assert "plain,--resume" in out.stdout.split()
+    script = subprocess.run([sys.executable, "-m", "builder.cli"], capture_output=True, text=True,
+                            env={**os.environ, "_DLBUILD_COMPLETE": "bash_source"})
+    assert "complete -o nosort -F _dlbuild_completion dlbuild" in script.stdout

@@ -54,14 +54,9 @@ seed: 3
 data: {npz: tok.npz, validation_split: 0.1, test_split: 0.3}
 model:
   inputs: {tokens: {shape: [16], dtype: int32}}
-  layers:
-    - embedding: {input_dim: 40, output_dim: 16}
-      name: emb
-    - multi_head_attention: {num_heads: 2, key_dim: 8}
-      inputs: [emb, emb]
-      name: att
-    - add: {inputs: [emb, att]}
-    - layer_normalization
+  layers:   # dlbuild's composite layers, so every export format is proven on them
+    - token_and_position_embedding: {vocabulary_size: 40, sequence_length: 16, embedding_dim: 16}
+    - transformer_encoder: {num_heads: 2, intermediate_dim: 32}
     - global_average_pooling1d
     - dense: {units: 2, activation: softmax}
 compile: {optimizer: {adam: 1.0e-2}, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
