@@ -69,6 +69,8 @@ def handle_errors(fn):
             fail(f"dlbuild: error: {err}", 1)
         except KeyboardInterrupt:
             fail("dlbuild: interrupted; rerun with --resume (fit) or the same --out (tune) to continue", 130)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # click's own: usage errors exit 2 with click's message
         except Exception as err:  # inside Keras/TensorFlow: a short cause, the traceback kept aside
             if os.environ.get("DLBUILD_TRACEBACK") == "1":
                 raise

@@ -193,10 +193,22 @@ def _classes(y: np.ndarray) -> np.ndarray:
 
 
 def _accuracy(pred: np.ndarray, y_true) -> float | None:
+    """Fraction of predicted classes equal to ``y_true``: per sample ``(n,)``, or per position
+    for sequence targets ``(n, time)`` against outputs ``(n, time, classes)`` (language models)."""
     if y_true is None:
         return None
-    y_true = np.asarray(y_true).reshape(len(y_true))
+    pred, y_true = np.asarray(pred), np.asarray(y_true)
+    if y_true.ndim >= 2 and pred.ndim == y_true.ndim + 1 and pred.shape[-1] > 1:
+        return float(np.mean(pred.argmax(-1) == y_true))
+    y_true = y_true.reshape(len(y_true))
     return float(np.mean(_classes(pred) == y_true))
+
+
+def _is_classification(task: str | None, y_check, model) -> bool:
+    """Accuracy is checked for one output with integer targets: classifiers, and sequence models
+    whose targets are token ids per position (language models, seq2seq)."""
+    return (task in ("classification", "sequence") and y_check is not None and len(model.outputs) == 1
+            and np.asarray(y_check).dtype.kind in "iub")
 
 
 def _signature(model, batch: int | None):
@@ -420,9 +432,33 @@ def convert_onnx(model, path: Path) -> None:
     missing = onnx_missing()
     if missing:
         raise RuntimeError(missing)
+    _register_onnx_erfc()
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # keras's tf2onnx numpy-2 patch probes np.object
         model.export(str(tmp), format="onnx", verbose=False, input_signature=_signature(model, None))
+
+
+def _register_onnx_erfc() -> None:
+    """Teach tf2onnx TensorFlow's ``Erfc``: exact GELU (``keras.activations.gelu``, the default
+    of BERT/GPT feed-forward blocks) is ``0.5 x erfc(-x / sqrt 2)`` in TensorFlow, and tf2onnx 1.17
+    has no handler for it ("Unsupported ops: Erfc"). ``erfc(x) = 1 - erf(x)``, with ONNX's own
+    ``Erf`` (opset 9+). Registered once; a tf2onnx that already handles Erfc keeps its own."""
+    import tf2onnx.onnx_opset  # noqa: F401 - registers tf2onnx's own handlers first
+    from tf2onnx import utils
+    from tf2onnx.handler import tf_op
+
+    if any("Erfc" in handlers for handlers in tf_op.get_opsets().get("onnx", [])):
+        return
+
+    @tf_op("Erfc")
+    class Erfc:  # noqa: F841 - registered by the decorator
+        @classmethod
+        def version_9(cls, ctx, node, **kwargs):
+            dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
+            one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype=dtype))
+            node.type = "Erf"
+            ctx.insert_new_node_on_output("Sub", node.output[0], inputs=[one.output[0], node.output[0]],
+                                          name=utils.make_name(f"{node.name}_erfc"))
 
 
 # ----------------------------------------------------------------------------- string inputs
@@ -786,7 +822,7 @@ def export_model(model, out_dir: Path, formats: Iterable[str], quantization: str
     rep = _as_dict(representative_x, names) if representative_x is not None else None
     if y_check is not None and task is None:
         task = "classification" if np.asarray(y_check).dtype.kind in "iub" else "regression"
-    classification = task == "classification" and y_check is not None and len(model.outputs) == 1
+    classification = _is_classification(task, y_check, model)
     ref = _keras_predict(model, xd)
     ref_acc = _accuracy(ref[0], y_check) if classification else None
     model_io = _io_specs(model)
@@ -1032,7 +1068,7 @@ def verify_run(run_dir: Path, log=print, *, check_samples: int = 500, thresholds
     th = {**DEFAULT_THRESHOLDS, **old.get("thresholds", {}), **(thresholds or {})}
     names = [t.name for t in model.inputs]
     xd = _as_dict(x_check, names)
-    classification = task == "classification" and len(model.outputs) == 1
+    classification = _is_classification(task, y_check, model)
     ref = _keras_predict(model, xd)
     ref_acc = _accuracy(ref[0], y_check) if classification else None
     split = split_text_vectorization(model) if any(str(t.dtype) == "string" for t in model.inputs) else None

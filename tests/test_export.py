@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 import builder
 from builder.cli_export import export_cmd, predict_cmd
+from builder import export as export_mod
 from builder.export import ExportError, export_run
 
 CNN = """
@@ -313,3 +314,41 @@ def test_keras_file_with_dlbuild_layers_loads_in_a_fresh_process(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "(1, 4)" in proc.stdout
+
+
+TINY_GPT = """
+name: tiny_gpt
+seed: 1
+data:
+  dataset: hamlet
+  language_model: {sequence_length: 16, level: char, stride: 16, max_tokens: 68}
+  max_train_samples: 256
+  validation_split: 0.1
+  test_split: 0.1
+model:
+  inputs: {chars: {shape: [16], dtype: int32}}
+  layers:
+    - token_and_position_embedding: {vocabulary_size: 68, sequence_length: 16, embedding_dim: 16}
+    - transformer_decoder: {num_heads: 2, intermediate_dim: 32, activation: gelu, normalize_first: true}
+    - layer_normalization
+    - dense: 68
+compile: {optimizer: adam, loss: {sparse_categorical_crossentropy: {from_logits: true}}}
+fit: {epochs: 1, batch_size: 32}
+"""
+
+
+def test_gpt_style_decoder_exports_with_token_accuracy_checked(tmp_path):
+    """dlbuild's causal transformer_decoder with exact GELU (TensorFlow's Erfc, which tf2onnx 1.17
+    cannot convert without dlbuild's handler) through TFLite fp32/int8 and ONNX; the check compares
+    next-character accuracy per position, as for a classifier."""
+    run = _train(tmp_path, TINY_GPT, "gpt")
+    formats = ["tflite"] + (["onnx"] if not export_mod.onnx_missing() else [])
+    report = export_run(run, formats=formats, quantization=["none", "int8"], log=quiet, check_samples=64,
+                        calibration_samples=32)
+    arts = {e["artifact"]: e for e in report["artifacts"]}
+    assert {"export/model.tflite", "export/model.int8.tflite"} <= set(arts)
+    assert all(e["verdict"] == "ok" for e in arts.values()), arts
+    assert all(e["accuracy"] is not None for e in arts.values())  # (n, 16) targets vs (n, 16, 68) outputs
+    assert arts["export/model.tflite"]["max_abs_diff"] <= 1e-4
+    if "onnx" in formats:
+        assert arts["export/model.onnx"]["max_abs_diff"] <= 1e-4
