@@ -58,17 +58,19 @@ def validate(spec: str, overrides: tuple) -> None:
 @click.option("--epochs", type=click.IntRange(min=1), help="Override fit.epochs.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (--out, or the latest unfinished one).")
 @click.option("-q", "--quiet", is_flag=True, help="No per-epoch progress bar.")
+@click.option("--folds", type=click.IntRange(min=2),
+              help="K-fold cross-validation: override fit.cross_validation's number of folds.")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Train with N local worker processes (MultiWorkerMirroredStrategy on 127.0.0.1).")
 @click.option("--cluster", metavar="HOST:PORT,...", help="Multi-worker cluster: every worker's address.")
 @click.option("--worker-index", type=click.IntRange(min=0), help="This process's index in --cluster (0 = chief).")
 @handle_errors
 def fit(spec: str, out: str | None, runs_root: str, overrides: tuple, epochs: int | None, resume: bool,
-        quiet: bool, workers: int | None, cluster: str | None, worker_index: int | None) -> None:
-    """Train SPEC and write a run directory."""
+        quiet: bool, folds: int | None, workers: int | None, cluster: str | None, worker_index: int | None) -> None:
+    """Train SPEC and write a run directory (with fit.cross_validation or --folds: one per fold)."""
     from builder.spec import load_spec
 
-    overrides = list(overrides)
+    overrides = list(overrides) + _folds_override(spec, overrides, folds)
     if cluster:
         if worker_index is None:
             raise click.UsageError("--cluster needs --worker-index")
@@ -81,6 +83,23 @@ def fit(spec: str, out: str | None, runs_root: str, overrides: tuple, epochs: in
 
     run_fit(s, run_dir=out, runs_root=runs_root, resume=resume, epochs=epochs,
             verbose=0 if quiet else None, log=click.echo)
+
+
+def _folds_override(spec: str, overrides: tuple, folds: int | None) -> list:
+    """``--folds K`` as a ``--set``: the ``folds`` key of a ``cross_validation`` mapping, else the
+    whole value (the integer form)."""
+    if folds is None:
+        return []
+    from builder.source import apply_overrides, load
+
+    src = load(spec)
+    apply_overrides(src, list(overrides))
+    fit_section = src.values.get("fit")
+    if not isinstance(fit_section, dict):
+        return ["fit={}", f"fit.cross_validation={folds}"]
+    if isinstance(fit_section.get("cross_validation"), dict):
+        return [f"fit.cross_validation.folds={folds}"]
+    return [f"fit.cross_validation={folds}"]
 
 
 def _cluster_overrides(addresses: list, index: int) -> list:
@@ -159,6 +178,25 @@ def tune(spec: str, out: str | None, runs_root: str, overrides: tuple, strategy:
                  overrides=all_overrides)
     except RuntimeError as err:
         _fail(f"dlbuild: error: {err}", 1)
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--tta", type=click.IntRange(min=1), metavar="N",
+              help="Test-time augmentation: also average the original and N augmented passes.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Evaluation batch size (default: fit.batch_size).")
+@click.option("--output", type=click.Path(dir_okay=False), help="Also write the results as JSON.")
+@handle_errors
+def evaluate(run_dirs: tuple, tta: int | None, batch_size: int | None, output: str | None) -> None:
+    """Evaluate RUN_DIRS on their spec's test split; several runs: also their ensemble (averaged predictions)."""
+    from builder.evaluate import EvaluateError, evaluate_runs, write_results
+
+    try:
+        results = evaluate_runs(list(run_dirs), tta=tta or 0, batch_size=batch_size, log=click.echo)
+    except EvaluateError as err:
+        _fail(f"dlbuild: error: {err}", 2)
+    if output:
+        write_results(results, output)
 
 
 @main.command()

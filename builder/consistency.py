@@ -13,8 +13,11 @@ reports at the spec path the user has to change:
 3. A sparse categorical loss on a one-unit output (it needs one unit per class), or on
    regression targets.
 4. ``categorical_crossentropy`` (one-hot targets) with class-index targets: dlbuild's bundled
-   datasets and CSV classification targets are integer class indices (never one-hot).
+   datasets and CSV classification targets are integer class indices, one-hot only with
+   ``data.one_hot: true``.
 5. A softmax classifier with fewer units than the dataset has classes.
+6. ``data.one_hot: true`` with a sparse loss (which wants class indices), or with regression
+   targets (nothing to encode).
 
 Target facts come from :data:`BUNDLED` (bundled datasets; ``tests/test_consistency.py`` checks the
 table against the data itself) or from ``data.task`` for CSV files. NPZ targets may be anything,
@@ -162,6 +165,11 @@ def check_parts(topology, compile_section: dict, data: dict, catalog=None) -> li
     problems: list[Diagnostic] = []
     outputs = _outputs(topology, catalog)
     targets = _targets(data) if len(topology.outputs) == 1 else _Targets()
+    one_hot = data.get("one_hot") is True
+    if one_hot and targets.regression:
+        problems.append(Diagnostic(
+            f"'one_hot' encodes class indices, but the targets of {targets.source} are real numbers "
+            "(regression)", ("data", "one_hot")))
     for out in outputs:
         item, loss_path = _loss_for(compile_section.get("loss"), out.name, len(topology.outputs))
         name, args, suffix = _loss_parts(item, catalog)
@@ -184,7 +192,11 @@ def check_parts(topology, compile_section: dict, data: dict, catalog=None) -> li
                 f"{name} treats each of the {units} of output '{out.name}' as a separate yes/no "
                 f"target, but the targets are class indices ({what}); use sparse_categorical_crossentropy",
                 loss_path))
-        if name in _SPARSE:
+        if name in _SPARSE and one_hot and not targets.regression:
+            problems.append(Diagnostic(
+                f"{name} expects class indices, but data.one_hot: true makes one-hot targets; use "
+                + name.replace("sparse_", "") + " (or remove one_hot)", loss_path))
+        elif name in _SPARSE:
             if out.units == 1:
                 problems.append(Diagnostic(
                     f"{name} needs one output unit per class, but output '{out.name}' has 1 unit"
@@ -195,7 +207,7 @@ def check_parts(topology, compile_section: dict, data: dict, catalog=None) -> li
                 problems.append(Diagnostic(
                     f"{name} needs integer class labels, but the targets of {targets.source} are "
                     "real numbers (regression); use mse or mae with a linear output", loss_path))
-        if name in _CATEGORICAL and targets.known:
+        if name in _CATEGORICAL and targets.known and not (one_hot and not targets.regression):
             problems.append(Diagnostic(
                 f"{name} expects one-hot targets, but the targets of {targets.source} are "
                 + ("real numbers (regression); use mse or mae" if targets.regression else

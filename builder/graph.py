@@ -130,7 +130,8 @@ def init_weights(model, path) -> tuple[list, list]:
 
 
 def build_compile_args(spec: Spec) -> dict:
-    """``Model.compile`` keyword arguments from the ``compile`` section (objects constructed)."""
+    """``Model.compile`` keyword arguments from the ``compile`` section (objects constructed):
+    optimizer, loss, metrics, weighted_metrics, loss_weights, jit_compile, steps_per_execution."""
     cat = catalog()
     comp = spec.compile
     loss = comp["loss"]
@@ -139,11 +140,14 @@ def build_compile_args(spec: Spec) -> dict:
         loss = {k: objects.build("loss", v, cat) for k, v in loss.items()}
     else:
         loss = objects.build("loss", loss, cat)
-    metrics = comp.get("metrics") or []
-    if isinstance(metrics, dict):
-        metrics = {k: [objects.build("metric", m, cat) for m in v] for k, v in metrics.items()}
-    else:
-        metrics = [objects.build("metric", m, cat) for m in metrics]
+    def build_metrics(items):
+        if isinstance(items, dict):  # {output_name: [metrics]}
+            return {k: [objects.build("metric", m, cat) for m in v] for k, v in items.items()}
+        return [objects.build("metric", m, cat) for m in items]
+
+    metrics = build_metrics(comp.get("metrics") or [])
+    # Weighted by the data's sample weights (for masked-LM data: the masked positions only).
+    weighted = build_metrics(comp["weighted_metrics"]) if comp.get("weighted_metrics") else None
     optimizer = objects.build("optimizer", comp["optimizer"], cat)
     if spec.fit.get("mixed_precision") == "mixed_float16":
         import keras
@@ -154,6 +158,7 @@ def build_compile_args(spec: Spec) -> dict:
         "optimizer": optimizer,
         "loss": loss,
         "metrics": metrics,
+        "weighted_metrics": weighted,
         "loss_weights": comp.get("loss_weights"),
         "jit_compile": comp.get("jit_compile", "auto"),
         "steps_per_execution": comp.get("steps_per_execution", 1),

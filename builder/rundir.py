@@ -10,6 +10,11 @@ A run directory (ARCHITECTURE.md §3) holds::
     tensorboard/         TensorBoard logs (tensorboard --logdir runs/)
     backup/              Keras BackupAndRestore state while a run is unfinished
 
+A cross-validation directory (``fit.cross_validation``, :mod:`builder.crossval`) holds ``run.json``
+(``kind: cross_validation``), ``spec.resolved.yaml``, ``fold-1/`` … ``fold-K/`` (each a run directory
+as above), ``cv.json`` (every fold's metrics, mean ± sample std), ``model.keras`` (the ensemble of the
+fold models) and ``metrics.json`` (the ensemble's test metrics, the folds' mean validation metrics).
+
 Every file is written to a temporary name in the same directory, flushed, fsynced and renamed,
 so a finished artifact is either complete or absent (POSIX ``rename`` is atomic).
 """
@@ -109,12 +114,14 @@ class RunDir:
         return cls(path)
 
     @classmethod
-    def latest_unfinished(cls, root: Path, name: str) -> "RunDir | None":
-        """The most recent run of ``name`` under ``root`` that did not complete, if any."""
+    def latest_unfinished(cls, root: Path, name: str, kind: str = "run") -> "RunDir | None":
+        """The most recent directory of ``kind`` (``run.json``'s ``kind``: ``run`` when absent,
+        ``cross_validation``, ``tune``) for spec ``name`` under ``root`` that did not complete."""
         runs = sorted((Path(root) / name).glob("*/run.json"), key=lambda p: p.stat().st_mtime, reverse=True)
         for state_file in runs:
             run = cls(state_file.parent)
-            if run.state().get("state") != "completed":
+            state = run.state()
+            if state.get("state") != "completed" and state.get("kind", "run") == kind:
                 return run
         return None
 
@@ -135,14 +142,19 @@ class RunDir:
         data = {**self.state(), **extra, "state": state, "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
         write_json(self.file("run.json"), data)
 
-    def check_resumable(self, name: str) -> None:
-        """Refuse to resume a directory that is foreign or complete (see :class:`RunDirError`)."""
+    def check_resumable(self, name: str, kind: str = "run") -> None:
+        """Refuse to resume a directory that is foreign, of another ``kind`` (a cross-validation
+        directory resumed as one run, or the reverse), or complete (see :class:`RunDirError`)."""
         st = self.state()
         if not st:
             raise RunDirError(f"{self.path} is not a dlbuild run directory (no run.json); "
                               "resume takes a directory that 'dlbuild fit' created")
         if st.get("spec_name") != name:
             raise RunDirError(f"{self.path} is a run of '{st.get('spec_name')}', not of '{name}'")
+        if st.get("kind", "run") != kind:
+            what = {"run": "a single run", "cross_validation": "a cross-validation", "tune": "a tuning search"}
+            raise RunDirError(f"{self.path} holds {what.get(st.get('kind', 'run'), st.get('kind'))}, not "
+                              f"{what.get(kind, kind)}; resume it with the spec it was started with")
         if st.get("state") == "completed":
             raise RunDirError(f"{self.path} has already completed; start a new run instead of --resume")
 

@@ -38,6 +38,7 @@ ITEM_FIELDS = {
     ("compile", "optimizer"): "optimizer",
     ("compile", "loss"): "loss",
     ("compile", "metrics"): "metric",
+    ("compile", "weighted_metrics"): "metric",
     ("fit", "callbacks"): "callback",
 }
 
@@ -165,6 +166,10 @@ def _field_schema(section: str, key: str, f) -> dict:
             schema["type"] = list(dict.fromkeys((types if len(types) > 1 else [types[0]]) + ["null"]))
         if f.choices:
             schema["enum"] = list(f.choices) + ([None] if f.default is None else [])
+        if (section, key) == ("fit", "cross_validation"):  # K, or {folds: K, shuffle: …} (spec.CV_KEYS)
+            schema = {"anyOf": [{"type": "integer", "minimum": 2}, {"type": "null"}, {
+                "type": "object", "required": ["folds"], "additionalProperties": False,
+                "properties": {"folds": {"type": "integer", "minimum": 2}, "shuffle": {"type": "boolean"}}}]}
         if (section, key) == ("export", "formats"):
             from builder.spec import EXPORT_FORMATS
 

@@ -67,6 +67,8 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
         "shuffle_buffer": Field((int,), None, check=_positive, doc="tf.data shuffle buffer (default: the whole train split)"),
         "cache": Field((bool,), True, doc="cache the decoded dataset in memory after the first epoch"),
         "max_train_samples": Field((int,), None, check=_positive, doc="use only the first N training samples (smoke runs)"),
+        "one_hot": Field((bool,), False, doc="one-hot encode class-index targets (n, classes), for "
+                                             "categorical_crossentropy and its label_smoothing"),
         "sequence": Field((dict,), doc="pad variable-length sequences to (n, max_length, channels): "
                                        "max_length, padding, truncating, value (docs/data.md)"),
         "window": Field((dict,), doc="sliding windows over a series, split in time order: input, horizon, stride"),
@@ -83,6 +85,8 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
         "optimizer": Field((str, dict), "rmsprop", doc="Keras optimizer item (Keras's default: rmsprop)"),
         "loss": Field((str, dict), REQUIRED, doc="Keras loss item, or {output_name: loss}"),
         "metrics": Field((list, dict), [], doc="Keras metric items, or {output_name: [metrics]}"),
+        "weighted_metrics": Field((list, dict), None, doc="metric items weighted by the data's sample "
+                                                          "weights (masked_lm: the masked positions only)"),
         "loss_weights": Field((list, dict), None),
         "jit_compile": Field((bool, str), "auto", doc="XLA: true | false | auto"),
         "steps_per_execution": Field((int,), 1, check=_positive),
@@ -98,6 +102,10 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
         "steps_per_epoch": Field((int,), None, check=_positive),
         "mixed_precision": Field((str,), "none", choices=("none", "mixed_float16", "mixed_bfloat16"),
                                  doc="Keras dtype policy; outputs stay float32, mixed_float16 adds loss scaling"),
+        "cross_validation": Field((int, dict), None, doc="K-fold cross-validation: the number of folds, or "
+                                                         "{folds: K, shuffle: true}"),
+        "tta": Field((int,), None, check=_positive, doc="test-time augmentation: also evaluate the test split "
+                                                        "averaging the original and N augmented passes"),
     },
     "tune": {
         "strategy": Field((str,), "random", choices=("random", "grid", "coarse_to_fine", "hyperband", "bayesian")),
@@ -269,6 +277,10 @@ def _check_data(data: dict, src: Source | None, out: Collector) -> None:
     pairs = data.get("pairs")
     if isinstance(pairs, dict) and key == "csv" and not (pairs.get("source") and pairs.get("target")):
         out.error("'pairs' over a CSV needs 'source' and 'target' columns", ("data", "pairs"))
+    sequence_targets = [k for k in ("window", "pairs", "language_model", "masked_lm") if data.get(k) is not None]
+    if data.get("one_hot") is True and sequence_targets:
+        out.error(f"'one_hot' encodes class-index targets; data.{sequence_targets[0]} makes sequence targets "
+                  "(token ids or values), which stay as they are", ("data", "one_hot"))
 
 
 def init_from_path(value: str, base: Path) -> Path:
@@ -300,19 +312,20 @@ def _check_compile(comp: dict, cat: Catalog, out: Collector, output_names: list)
             objects.check("loss", v, ("compile", "loss", k), cat, out)
     elif isinstance(loss, (str, dict)):
         objects.check("loss", loss, ("compile", "loss"), cat, out)
-    metrics = comp.get("metrics") or []
-    if not isinstance(metrics, (list, dict)):
-        return
-    groups = metrics.items() if isinstance(metrics, dict) else [(None, metrics)]
-    for out_name, items in groups:
-        base = ("compile", "metrics") + ((out_name,) if out_name is not None else ())
-        if out_name is not None and out_name not in output_names:
-            out.error(f"unknown output '{out_name}'" + did_you_mean(out_name, output_names), base, at="key")
-        if not isinstance(items, list):
-            out.error("metrics must be a list of metric items", base)
+    for key in ("metrics", "weighted_metrics"):
+        metrics = comp.get(key) or []
+        if not isinstance(metrics, (list, dict)):
             continue
-        for i, m in enumerate(items):
-            objects.check("metric", m, base + (i,), cat, out)
+        groups = metrics.items() if isinstance(metrics, dict) else [(None, metrics)]
+        for out_name, items in groups:
+            base = ("compile", key) + ((out_name,) if out_name is not None else ())
+            if out_name is not None and out_name not in output_names:
+                out.error(f"unknown output '{out_name}'" + did_you_mean(out_name, output_names), base, at="key")
+            if not isinstance(items, list):
+                out.error(f"{key} must be a list of metric items", base)
+                continue
+            for i, m in enumerate(items):
+                objects.check("metric", m, base + (i,), cat, out)
 
 
 def _check_fit(fit: dict, cat: Catalog, out: Collector) -> None:
@@ -325,17 +338,16 @@ def _check_fit(fit: dict, cat: Catalog, out: Collector) -> None:
                   ("fit", "class_weight"))
 
 
-def logged_metrics(comp: dict, cat: Catalog, validation: bool = True) -> list[str]:
-    """Names ``Model.fit`` logs for the ``compile`` section: ``loss``, each metric's name (its
-    ``name`` argument, else Keras's snake_case default), and their ``val_`` forms."""
+def _metric_names(metrics: Any, cat: Catalog) -> list[str]:
+    """The names Keras gives the metric items of one ``compile`` key (its ``name`` argument, else
+    Keras's snake_case default)."""
     from builder.registry import snake_case
 
-    names = ["loss"]
-    metrics = comp.get("metrics") or []
     if isinstance(metrics, dict):  # groups that are not lists were reported by _check_compile
         items = [m for group in metrics.values() if isinstance(group, list) for m in group]
     else:
         items = metrics if isinstance(metrics, list) else []
+    names = []
     for m in items:
         if isinstance(m, str):
             entry = cat.lookup("metric", m)  # "mae" is built as MeanAbsoluteError: logged by its name
@@ -345,7 +357,75 @@ def logged_metrics(comp: dict, cat: Catalog, validation: bool = True) -> list[st
             entry = cat.lookup("metric", key)
             given = args.get("name") if isinstance(args, dict) else None
             names.append(given or (snake_case(entry.name) if entry else str(key)))
+    return names
+
+
+def logged_metrics(comp: dict, cat: Catalog, validation: bool = True) -> list[str]:
+    """Names ``Model.fit`` logs for the ``compile`` section: ``loss``, each metric's name, each
+    weighted metric's name (``weighted_<name>`` where a plain metric has that name already, as
+    Keras's ``CompileMetrics.result`` names them), and their ``val_`` forms."""
+    names = ["loss"] + _metric_names(comp.get("metrics") or [], cat)
+    for n in _metric_names(comp.get("weighted_metrics") or [], cat):
+        names.append(f"weighted_{n}" if n in names else n)
     return names + (["val_" + n for n in names] if validation else [])
+
+
+def augmentation_layer(class_name: str) -> bool:
+    """True for the Keras layers that augment images at random in training only: every
+    ``Random*`` preprocessing layer (``RandomFlip``, ``RandomRotation``, ``RandomZoom``, …) and
+    ``RandAugment``/``AugMix``. ``MixUp``/``CutMix`` mix samples *and labels*, so they cannot
+    augment a test input on its own; noise layers (``GaussianNoise``) are regularisers."""
+    return class_name.startswith("Random") or class_name in ("RandAugment", "AugMix")
+
+
+CV_KEYS = ("folds", "shuffle")
+
+
+def cross_validation_options(value: Any) -> tuple[dict, list[tuple[str, tuple, str]]]:
+    """``fit.cross_validation`` (an integer K, or ``{folds: K, shuffle: true}``) as
+    ``({"folds": K, "shuffle": bool}, [(message, path, at), ...])``; K must be at least 2."""
+    path = ("fit", "cross_validation")
+    errors: list[tuple[str, tuple, str]] = []
+    given = {"folds": value} if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(given, dict):  # its type error is reported by check_section
+        return {}, errors
+    for key in given:
+        if key not in CV_KEYS:
+            errors.append((f"unknown key '{key}' in 'cross_validation'" + did_you_mean(str(key), CV_KEYS),
+                           path + (key,), "key"))
+    folds = given.get("folds")
+    where = path + ("folds",) if isinstance(value, dict) else path
+    if "folds" not in given:
+        errors.append(("'cross_validation' needs 'folds': the number of folds K (at least 2)", path, "value"))
+    elif not isinstance(folds, int) or isinstance(folds, bool):
+        errors.append((f"'folds' must be an integer; received: {folds!r}", where, "value"))
+    elif folds < 2:
+        errors.append((f"cross-validation needs at least 2 folds; received: {folds}", where, "value"))
+    shuffle = given.get("shuffle", True)
+    if not isinstance(shuffle, bool):
+        errors.append((f"'shuffle' must be true or false; received: {shuffle!r}", path + ("shuffle",), "value"))
+    return {"folds": folds, "shuffle": shuffle}, errors
+
+
+def _check_evaluation(fit: dict, data: dict, distribute: dict, topo: Topology, out: Collector) -> None:
+    """``fit.cross_validation`` and ``fit.tta`` against the data, the strategy and the model."""
+    cv = fit.get("cross_validation")
+    if cv is not None:
+        for msg, path, at in cross_validation_options(cv)[1]:
+            out.error(msg, path, at=at)
+        ordered = [k for k in ("window", "language_model", "text_file") if data.get(k) is not None]
+        if ordered:
+            out.error(f"cross-validation folds need independent samples; data.{ordered[0]} makes samples of one "
+                      "ordered series or text stream, which a fold would cut across", ("fit", "cross_validation"))
+        if distribute.get("strategy") == "multi_worker":
+            out.error("cross_validation trains its folds one after another in one process; it does not "
+                      "combine with distribute.strategy: multi_worker", ("fit", "cross_validation"))
+    tta = fit.get("tta")
+    if isinstance(tta, int) and not isinstance(tta, bool) and topo.nodes and not any(
+            augmentation_layer(n.layer) for n in topo.nodes):
+        out.error("'tta' averages predictions over randomly augmented copies of each test input, but the "
+                  "model has no augmentation layer (RandomFlip, RandomRotation, RandomZoom, ... or another "
+                  "Keras Random* layer)", ("fit", "tta"))
 
 
 def _check_objective(tune: dict, comp: dict, data: dict, cat: Catalog, out: Collector) -> None:
@@ -408,6 +488,7 @@ def check_values(values: dict, src: Source | None, cat: Catalog, out: Collector)
         out.error("'model' must be a mapping with 'inputs' and 'layers'", ("model",))
     _check_compile(sections["compile"], cat, out, list(topo.outputs))
     _check_fit(sections["fit"], cat, out)
+    _check_evaluation(sections["fit"], sections["data"], sections["distribute"], topo, out)
     _check_export(sections["export"], out)
     tune = sections["tune"] if values.get("tune") is not None else {}
     if tune:

@@ -50,16 +50,22 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def load_splits(spec: Spec) -> Splits:
+def load_splits(spec: Spec, validation_split: float | None = None) -> Splits:
     """Load the spec's data and split it (``data.max_train_samples`` caps the train split).
+
+    Args:
+        spec: A checked spec.
+        validation_split: Overrides ``data.validation_split`` (cross-validation uses 0: its folds
+            are cut from the whole training split).
 
     Raises:
         SpecError: data problems, located in the spec (missing files, unknown columns, …).
     """
+    d = spec.data
+    val_split = d["validation_split"] if validation_split is None else validation_split
     try:
         arrays = load_arrays(spec.data, spec.directory)
-        d = spec.data
-        splits = split_arrays(arrays, validation_split=d["validation_split"], test_split=d["test_split"],
+        splits = split_arrays(arrays, validation_split=val_split, test_split=d["test_split"],
                               seed=spec.seed, stratify=d["stratify"])
     except SpecError as err:
         raise err.with_source(spec.source) from None
@@ -167,6 +173,22 @@ def _nan_guard():
     return NaNGuard()
 
 
+def _restore_from_chief(chief_backup: Path, worker_backup: Path) -> None:
+    """Make a resuming worker restore the epoch the chief restores.
+
+    Each worker's BackupAndRestore state is written independently, so a kill can leave the
+    workers one epoch apart; resumed from different epochs, their collective ops no longer pair
+    up (seen here as "expected data_type 1 but got data_type 9"). Synchronous training keeps
+    every replica's weights and optimizer state equal, so the chief's backup is valid for all.
+    """
+    import shutil
+
+    if worker_backup.exists():
+        shutil.rmtree(worker_backup)
+    if chief_backup.is_dir():
+        shutil.copytree(chief_backup, worker_backup)
+
+
 def _atomic_backup(backup_dir: str):
     """``keras.callbacks.BackupAndRestore`` whose two files are replaced atomically.
 
@@ -244,15 +266,31 @@ def _progress(verbose):
     return verbose
 
 
-def _evaluate(model, ds) -> dict:
+def evaluate_dataset(model, ds) -> dict:
+    """``model.evaluate(ds)`` as ``{name: float}`` (the compiled loss and metrics); ``{}`` for no
+    dataset (a run without validation split)."""
     if ds is None:
         return {}
     return {k: float(v) for k, v in model.evaluate(ds, verbose=0, return_dict=True).items()}
 
 
+def resolved_document(spec: Spec, fit_cfg: dict) -> dict:
+    """What ``spec.resolved.yaml`` holds: the spec's resolved values with ``fit_cfg`` as its
+    ``fit`` section and data file paths made absolute, so that the file works from anywhere."""
+    data = dict(spec.values["data"])
+    for key in ("csv", "npz", "ts", "text_dir", "text_file"):
+        if data.get(key):
+            data[key] = str((spec.directory / data[key]).resolve())
+    return {**spec.values, "data": data, "fit": fit_cfg}
+
+
 def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path = "runs",
-        resume: bool = False, epochs: int | None = None, verbose=None, log=print) -> FitResult:
+        resume: bool = False, epochs: int | None = None, verbose=None, log=print,
+        splits: Splits | None = None, fold: tuple[int, int] | None = None) -> FitResult:
     """Train ``spec`` and write its run directory.
+
+    A spec with ``fit.cross_validation`` is trained fold by fold instead
+    (:func:`builder.crossval.cross_validate`, which calls this function once per fold).
 
     Args:
         spec: A checked spec (:func:`builder.spec.load_spec`), search spaces resolved.
@@ -263,6 +301,11 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
         epochs: Overrides ``fit.epochs``.
         verbose: Overrides ``fit.verbose`` (Keras: "auto" | 0 | 1 | 2).
         log: Where progress lines go (``print`` for the CLI).
+        splits: The data, already split (one cross-validation fold); default
+            :func:`load_splits`.
+        fold: ``(i, K)`` when this run is fold i of K of a cross-validation: recorded in
+            ``run.json`` and ``metrics.json``; the closing summary and the export are left to
+            the cross-validation.
 
     Returns:
         :class:`FitResult`.
@@ -271,6 +314,11 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
         SpecError: data or model-building problems, located in the spec.
         builder.rundir.RunDirError: the run directory is unwritable, or cannot be resumed.
     """
+    if spec.fit.get("cross_validation") is not None and fold is None:
+        from builder.crossval import cross_validate
+
+        return cross_validate(spec, run_dir=run_dir, runs_root=runs_root, resume=resume, epochs=epochs,
+                              verbose=verbose, log=log)
     from builder.distribute import describe, is_chief, make_strategy, scale_learning_rate, worker_index
     from builder.graph import build_compile_args, build_model
     from builder.rundir import RunDirError, bytes_needed
@@ -286,8 +334,11 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     if not chief:
         # Only the chief writes the run directory; another worker keeps its own copy (and its
         # BackupAndRestore state, for resuming) in a sub-directory, as Keras's guide recommends.
+        chief_backup = Path(run_dir) / "backup"
         run_dir = Path(run_dir) / "workers" / str(worker_index(strategy))
         resume = resume and (Path(run_dir) / "run.json").exists()
+        if resume:
+            _restore_from_chief(chief_backup, Path(run_dir) / "backup")
     if resume:
         run = RunDir(run_dir) if run_dir else RunDir.latest_unfinished(Path(runs_root), spec.name)
         if run is None:
@@ -300,7 +351,7 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
                               "or choose another --out")
     with strategy.scope():  # variables are created (mirrored) inside the strategy's scope
         model = build_model(spec)  # shape errors are reported before any data is loaded
-    splits = align_targets(load_splits(spec), model)
+    splits = align_targets(splits if splits is not None else load_splits(spec), model)
     fit_cfg = dict(spec.fit)
     if epochs is not None:
         fit_cfg["epochs"] = epochs
@@ -316,18 +367,17 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     with strategy.scope():
         if not run.file("backup").exists():  # a resumed run restores adapted state with the weights
             adapt_preprocessing(model, splits.train[0])
-        compile_args = build_compile_args(spec)
+        args = build_compile_args(spec)
         if spec.distribute.get("scale_learning_rate") and strategy.num_replicas_in_sync > 1:
-            scale_learning_rate(compile_args["optimizer"], strategy.num_replicas_in_sync)
-        model.compile(**compile_args)
-    data = dict(spec.values["data"])
-    for key in ("csv", "npz", "ts", "text_dir", "text_file"):  # absolute: the run's spec works from anywhere
-        if data.get(key):
-            data[key] = str((spec.directory / data[key]).resolve())
-    resolved = {**spec.values, "data": data, "fit": fit_cfg}
-    write_text(run.file("spec.resolved.yaml"), dump_yaml(resolved))
+            scale_learning_rate(args["optimizer"], strategy.num_replicas_in_sync)
+        model.compile(**args)
+    header = "" if fold is None else (f"# Fold {fold[0]} of the {fold[1]}-fold cross-validation in "
+                                      f"{run.path.parent}: trained on the other folds, validated on this one.\n")
+    write_text(run.file("spec.resolved.yaml"), header + dump_yaml(resolved_document(spec, fit_cfg)))
     previous_seconds = float(run.state().get("fit_seconds", 0.0))
-    run.set_state("running", spec_name=spec.name, spec_file=str(spec.source.filename if spec.source else ""))
+    extra = {} if fold is None else {"fold": fold[0], "folds": fold[1]}
+    run.set_state("running", spec_name=spec.name, spec_file=str(spec.source.filename if spec.source else ""),
+                  **extra)
     log(f"dlbuild: training '{spec.name}' ({model.count_params():,} parameters; "
         f"{describe(strategy, fit_cfg['batch_size'])}) → {run.path}")
     started = time.perf_counter()
@@ -352,8 +402,9 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     with atomic_path(run.file("model.keras")) as tmp:
         model.save(tmp)
     metrics = {
-        "test": _evaluate(model, pipes.test),
-        "val": _evaluate(model, pipes.val),
+        "test": evaluate_dataset(model, pipes.test),
+        **({"test_tta": tta_metrics(spec, model, pipes.test, strategy)} if spec.fit.get("tta") else {}),
+        "val": evaluate_dataset(model, pipes.val),
         "params": int(model.count_params()),
         "epochs": len(history.get("epoch", [])),
         "fit_seconds": round(fit_seconds, 3),
@@ -361,6 +412,8 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
         "batch_size": fit_cfg["batch_size"],
         "replicas": int(strategy.num_replicas_in_sync),
     }
+    if fold is not None:
+        metrics.update(fold=fold[0], folds=fold[1], val_samples=int(len(splits.val[1])))
     if splits.class_names:
         metrics["class_names"] = list(splits.class_names)
     naive = sequences.naive_forecast_metrics(splits)
@@ -375,12 +428,28 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
         except Exception as err:  # plots are a convenience: never lose a finished run over one
             log(f"dlbuild: plots skipped ({type(err).__name__}: {err}); retry with dlbuild plot {run.path}")
     run.set_state("completed", fit_seconds=fit_seconds)
+    if fold is not None:  # the cross-validation reports the folds together
+        return FitResult(run.path, model, history, metrics)
     log(summary(spec, metrics, history, run.path))
     if chief and any(f != "keras" for f in spec.export.get("formats") or []):
         from builder.export import export_run
 
         export_run(run.path, log=log)  # raises ExportError (exit 1); the run itself stays completed
     return FitResult(run.path, model, history, metrics)
+
+
+def tta_metrics(spec: Spec, model, ds, strategy=None) -> dict:
+    """``fit.tta``: the compiled loss and metrics of ``model`` on ``ds`` with test-time
+    augmentation (:func:`builder.evaluate.tta_model`, seeded from the spec's seed)."""
+    import contextlib
+
+    from builder.evaluate import tta_model
+    from builder.graph import build_compile_args
+
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        averaged = tta_model(model, spec.fit["tta"], seed=spec.seed)
+        averaged.compile(**build_compile_args(spec))
+    return evaluate_dataset(averaged, ds)
 
 
 def _stop_on_nan(guard, model, run: RunDir, fit_seconds: float):
@@ -417,5 +486,8 @@ def summary(spec: Spec, metrics: dict, history: dict, run_path: Path) -> str:
             best = min(vals) if "loss" in key or "error" in key else max(vals)
             lines.append(f"  best {key}: {best:.4f} (epoch {history[key].index(best) + 1})")
     lines.append("  test: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
+    if metrics.get("test_tta"):
+        lines.append(f"  test with TTA (original + {spec.fit['tta']} augmented passes): "
+                     + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test_tta"].items()))
     lines.append(f"  run directory: {run_path}")
     return "\n".join(lines)

@@ -129,3 +129,106 @@ def test_objective_names_follow_what_keras_logs(write_spec):
     names = logged_metrics({"metrics": ["mae", "accuracy", {"auc": {"name": "pr_auc"}}, {"precision": {}}]}, catalog())
     assert names[:5] == ["loss", "mean_absolute_error", "accuracy", "pr_auc", "precision"]
     assert "val_mean_absolute_error" in names
+
+
+
+# --- training techniques: cross-validation, test-time augmentation, one-hot, weighted metrics ---
+
+TECHNIQUES = """
+data: {dataset: iris}
+model:
+  inputs: {x: {shape: [4]}}
+  layers:
+    - dense: {units: 3, activation: softmax}
+compile:
+  loss: sparse_categorical_crossentropy
+fit:
+  epochs: 1
+"""
+
+
+def _errors(write_spec, text: str) -> list[tuple[int, int, str]]:
+    """(line, column, message) of every error ``load_spec`` reports for ``text``."""
+    with pytest.raises(SpecError) as e:
+        load_spec(write_spec(text))
+    return [(line, col, msg) for _file, line, col, msg, _quote in e.value.located()]
+
+
+def _at(text: str, line_with: str, needle: str) -> tuple[int, int]:
+    """1-based (line, column) of ``needle`` on the first line of ``text`` containing ``line_with``
+    (as ``write_spec`` stores the text)."""
+    lines = text.lstrip("\n").splitlines()
+    i = next(i for i, line in enumerate(lines) if line_with in line)
+    return i + 1, lines[i].index(needle, lines[i].index(line_with)) + 1
+
+
+@pytest.mark.parametrize("value, needle, message", [
+    ("1", "1", "cross-validation needs at least 2 folds; received: 1"),
+    ("{folds: 1}", "1}", "cross-validation needs at least 2 folds; received: 1"),
+    ("{folds: 3, shufle: false}", "shufle", "unknown key 'shufle' in 'cross_validation'; did you mean 'shuffle'?"),
+    ("{shuffle: false}", "{", "'cross_validation' needs 'folds': the number of folds K (at least 2)"),
+    ("{folds: 3, shuffle: maybe}", "maybe", "'shuffle' must be true or false; received: 'maybe'"),
+    ("five", "five", "'cross_validation' must be an integer or a mapping; received: 'five'"),
+])
+def test_cross_validation_values_are_checked(write_spec, value, needle, message):
+    text = TECHNIQUES + f"  cross_validation: {value}\n"
+    assert _errors(write_spec, text) == [(*_at(text, "cross_validation: ", needle), message)]
+
+
+def test_cross_validation_refuses_ordered_data_and_multi_worker(write_spec):
+    window = TECHNIQUES.replace("{dataset: iris}", "{dataset: sunspots, window: {input: 8}}").replace(
+        "sparse_categorical_crossentropy", "mse").replace("{units: 3, activation: softmax}", "1")
+    window += "  cross_validation: 3\n"
+    assert _errors(write_spec, window) == [(*_at(window, "cross_validation: ", "3"), (
+        "cross-validation folds need independent samples; data.window makes samples of one ordered series or "
+        "text stream, which a fold would cut across"))]
+    workers = TECHNIQUES + "  cross_validation: 3\ndistribute: {strategy: multi_worker}\n"
+    assert _errors(write_spec, workers) == [(*_at(workers, "cross_validation: ", "3"), (
+        "cross_validation trains its folds one after another in one process; it does not combine with "
+        "distribute.strategy: multi_worker"))]
+
+
+def test_tta_needs_augmentation_layers_and_a_positive_count(write_spec):
+    text = TECHNIQUES + "  tta: 4\n"
+    assert _errors(write_spec, text) == [(*_at(text, "tta: ", "4"), (
+        "'tta' averages predictions over randomly augmented copies of each test input, but the model has no "
+        "augmentation layer (RandomFlip, RandomRotation, RandomZoom, ... or another Keras Random* layer)"))]
+    augmented = text.replace("  layers:\n", "  layers:\n    - reshape: [2, 2, 1]\n    - random_flip\n"
+                                              "    - flatten\n")
+    assert load_spec(write_spec(augmented)).fit["tta"] == 4
+    zero = augmented.replace("tta: 4", "tta: 0")
+    assert _errors(write_spec, zero) == [(*_at(zero, "tta: ", "0"), "'tta' must be at least 1; received: 0")]
+
+
+def test_weighted_metrics_are_metric_items_and_logged(write_spec):
+    from builder.registry import catalog
+    from builder.spec import logged_metrics
+
+    text = TECHNIQUES.replace("compile:\n", "compile:\n  metrics: [accuracy]\n  weighted_metrics: [accuracy, accurcy]\n")
+    assert _errors(write_spec, text) == [(*_at(text, "weighted_metrics", "accurcy"),
+                                          "unknown metric 'accurcy'; did you mean 'accuracy'?")]
+    spec = load_spec(write_spec(text.replace(", accurcy", ", {auc: {name: wauc}}")))
+    names = logged_metrics(spec.compile, catalog())
+    assert names[:4] == ["loss", "accuracy", "weighted_accuracy", "wauc"]  # Keras's naming of a repeated name
+
+
+def test_one_hot_is_for_class_index_targets(write_spec):
+    mlm = """
+name: mlm
+data:
+  dataset: movie_sentiment
+  masked_lm: {sequence_length: 8, max_tokens: 50}
+  one_hot: true
+model:
+  inputs: {t: {shape: [8], dtype: int32}}
+  layers:
+    - embedding: {input_dim: 50, output_dim: 4}
+compile: {loss: {sparse_categorical_crossentropy: {from_logits: true}}}
+"""
+    assert _errors(write_spec, mlm)[0] == (*_at(mlm, "one_hot", "true"), (
+        "'one_hot' encodes class-index targets; data.masked_lm makes sequence targets (token ids or values), "
+        "which stay as they are"))
+    text = TECHNIQUES.replace("{dataset: iris}", "{dataset: iris, one_hot: true}").replace(
+        "sparse_categorical_crossentropy", "{categorical_crossentropy: {label_smoothing: 0.1}}")
+    assert load_spec(write_spec(text)).data["one_hot"] is True
+    assert load_spec(write_spec(TECHNIQUES)).data["one_hot"] is False  # the default, shown in spec.resolved.yaml

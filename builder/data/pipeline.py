@@ -4,6 +4,10 @@ The pipeline follows the tf.data performance guide (https://www.tensorflow.org/g
 ``from_tensor_slices → cache → shuffle (train only, reshuffled each epoch) → batch → prefetch(AUTOTUNE)``.
 Caching before shuffling keeps the per-epoch cost at a shuffle of indices into memory.
 
+With ``data.one_hot`` (``Splits.info["one_hot"]`` = the number of classes) the class-index targets
+become one-hot rows here, at the last step: the splits keep class indices for stratification,
+``class_weight`` and the confusion matrix.
+
 Masked-language-model data (``Splits.info["masked_lm"]``) gets Devlin et al. 2019's masking as a
 ``map`` after ``batch``: training batches are re-masked every epoch (stateless random ops seeded
 from ``tf.data.Dataset.random(seed, rerandomize_each_iteration=True)``), validation/test are masked
@@ -42,7 +46,7 @@ def _n(x) -> int:
 
 def make_pipelines(splits: Splits, *, batch_size: int, seed: int, shuffle_buffer: int | None = None,
                    cache: bool = True, shuffle: bool = True, masked_lm: dict | None = None) -> Pipelines:
-    """Build the train/validation/test pipelines.
+    """Build the train/validation/test pipelines (each one :func:`make_dataset`).
 
     Args:
         splits: Arrays from :func:`builder.data.splits.split_arrays`.
@@ -55,27 +59,13 @@ def make_pipelines(splits: Splits, *, batch_size: int, seed: int, shuffle_buffer
             ``masked_lm`` option): ``rate``, ``mask_id``, ``first_id``, ``vocab_size``,
             ``mask_fraction``, ``random_fraction``.
     """
-    import tensorflow as tf
-
-    mlm = masked_lm if masked_lm is not None else (getattr(splits, "info", None) or {}).get("masked_lm")
+    info = dict(getattr(splits, "info", None) or {})
+    if masked_lm is not None:
+        info["masked_lm"] = masked_lm
 
     def dataset(xy, train: bool):
-        x, y = xy
-        if mlm and not train:  # one fixed masking, so validation losses compare across epochs
-            from builder.data.sequences import mask_tokens
-
-            xm, w = mask_tokens(x, np.random.default_rng(seed + 1), **_mask_args(mlm))
-            ds = tf.data.Dataset.from_tensor_slices((xm, y, w))
-        else:
-            ds = tf.data.Dataset.from_tensor_slices((x, y))
-        if cache:
-            ds = ds.cache()
-        if train and shuffle:
-            ds = ds.shuffle(shuffle_buffer or _n(x), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size)
-        if mlm and train:
-            ds = masked_lm_batches(ds, mlm, seed)
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return make_dataset(xy, batch_size=batch_size, seed=seed, info=info, train=train, cache=cache,
+                            shuffle=shuffle, shuffle_buffer=shuffle_buffer)
 
     n_train = _n(splits.train[0])
     return Pipelines(
@@ -84,6 +74,50 @@ def make_pipelines(splits: Splits, *, batch_size: int, seed: int, shuffle_buffer
         test=dataset(splits.test, False),
         steps_per_epoch=-(-n_train // batch_size),
     )
+
+
+def make_dataset(xy: tuple, *, batch_size: int, seed: int, info: dict | None = None, train: bool = False,
+                 cache: bool = True, shuffle: bool = True, shuffle_buffer: int | None = None):
+    """One split's ``tf.data`` pipeline (see the module docstring).
+
+    Args:
+        xy: ``(x, y)``: x ``(n, ...)`` or ``{input_name: (n, ...)}``, y ``(n,)`` or ``(n, ...)``.
+        batch_size, seed, cache, shuffle, shuffle_buffer: as in :func:`make_pipelines`.
+        info: ``Splits.info``: ``one_hot`` (the number of classes k) encodes class indices
+            ``(n,)`` as float32 rows ``(n, k)``; ``masked_lm`` masks tokens (module docstring).
+        train: The training split: shuffled every epoch and, for masked-LM data, re-masked.
+
+    Returns:
+        A batched, prefetched ``tf.data.Dataset`` of ``(x, y)``, or ``(x, y, sample_weight)`` for
+        masked-LM data.
+    """
+    import tensorflow as tf
+
+    info = info or {}
+    mlm = info.get("masked_lm")
+    x, y = xy
+    if info.get("one_hot"):  # (n,) class indices -> (n, k): categorical losses and label_smoothing
+        y = np.eye(info["one_hot"], dtype=np.float32)[np.asarray(y)]
+    if mlm and not train:  # one fixed masking, so validation losses compare across epochs
+        from builder.data.sequences import mask_tokens
+
+        xm, w = mask_tokens(x, np.random.default_rng(seed + 1), **_mask_args(mlm))
+        ds = tf.data.Dataset.from_tensor_slices((xm, y, w))
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if cache:
+        ds = ds.cache()
+    if train and shuffle:
+        ds = ds.shuffle(shuffle_buffer or _n(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if mlm and train:
+        ds = masked_lm_batches(ds, mlm, seed)
+    # Multi-worker: shard by data (every worker reads the same in-memory arrays, shuffled with the
+    # same seed, and keeps its share of each batch). AUTO would try FILE first, which needs a
+    # file-reading source: dlbuild's sources are arrays in memory (tf.distribute input guide).
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def _mask_args(mlm: dict) -> dict:

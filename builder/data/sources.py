@@ -8,6 +8,7 @@ spec value (``("data", "target")`` for an unknown column), collected in one pass
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import pathlib
 import zipfile
@@ -97,7 +98,26 @@ def load_arrays(data: dict, spec_dir: pathlib.Path) -> Arrays:
     from builder.data.sequences import configure
 
     arrays = _load_raw(data, given[0], spec_dir)
-    return configure(arrays, data, pathlib.Path(spec_dir))
+    arrays = configure(arrays, data, pathlib.Path(spec_dir))
+    return _one_hot(arrays) if data.get("one_hot") is True else arrays
+
+
+def _one_hot(arrays: Arrays) -> Arrays:
+    """``data.one_hot``: record the number of classes in ``info["one_hot"]``. The targets stay class
+    indices through splitting (stratification, class weights and the confusion matrix read them);
+    :func:`builder.data.pipeline.make_pipelines` encodes them as ``(n, classes)`` float32 rows.
+
+    Raises:
+        SpecError: at ``data.one_hot``: the targets are not integer class indices of shape (n,).
+    """
+    ys = [y for y in (arrays.y_train, arrays.y_test) if y is not None]
+    if arrays.task != "classification" or any(y.ndim != 1 or y.dtype.kind not in "iu" for y in ys):
+        raise SpecError(Diagnostic(
+            f"`one_hot` encodes integer class indices of shape (n,); the targets of '{arrays.name}' are "
+            f"{arrays.task} targets of shape {arrays.y_train.shape} and dtype {arrays.y_train.dtype}.",
+            ("data", "one_hot")))
+    classes = len(arrays.class_names) if arrays.class_names else 1 + max(int(y.max()) for y in ys if y.size)
+    return dataclasses.replace(arrays, info={**arrays.info, "one_hot": classes})
 
 
 def _load_raw(data: dict, kind: str, spec_dir: pathlib.Path) -> Arrays:

@@ -1,13 +1,15 @@
 """Train/validation/test splitting of :class:`builder.data.sources.Arrays` (no TensorFlow).
 
 Splits are index-based (``sklearn.model_selection.train_test_split`` on ``arange(n)``), so a dict of
-named input arrays is split consistently, and deterministic for a given seed.
+named input arrays is split consistently, and deterministic for a given seed. :func:`kfold` cuts
+the training split into K cross-validation folds (``KFold`` / ``StratifiedKFold``) the same way.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Iterator
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -25,7 +27,9 @@ class Splits:
         val: ``(x, y)`` or None when ``validation_split`` is 0.
         class_names, task: copied from :class:`Arrays`.
         info: what the data's preparer reports (``vocabulary``, ``level``, ``window``,
-            ``masked_lm``, ``pairs``, ``sequence``; see :mod:`builder.data.sequences`); ``{}`` for plain data.
+            ``masked_lm``, ``pairs``, ``sequence``; see :mod:`builder.data.sequences`), and
+            ``one_hot`` (the number of classes) with ``data.one_hot``; ``{}`` for plain data.
+        ordered: the samples come from one series or text stream, split in time order.
     """
 
     train: tuple
@@ -34,6 +38,7 @@ class Splits:
     class_names: tuple[str, ...] | None
     task: str
     info: dict = field(default_factory=dict)
+    ordered: bool = False
 
 
 def take(x, idx: np.ndarray):
@@ -128,8 +133,52 @@ def _ordered(arrays: Arrays, validation_split: float, test_split: float):
 
 def _finish(arrays: Arrays, train, val, test) -> Splits:
     if arrays.prepare is None:
-        return Splits(train, val, test, arrays.class_names, arrays.task, dict(arrays.info))
+        return Splits(train, val, test, arrays.class_names, arrays.task, dict(arrays.info), arrays.ordered)
     prepared = arrays.prepare({"train": train, "val": val, "test": test})
     p = prepared.parts
     return Splits(p["train"], p["val"], p["test"], arrays.class_names, arrays.task,
-                  {**arrays.info, **prepared.info})
+                  {**arrays.info, **prepared.info}, arrays.ordered)
+
+
+def kfold(splits: Splits, *, folds: int, seed: int, stratify: bool = True,
+          shuffle: bool = True) -> Iterator[Splits]:
+    """K-fold cross-validation over ``splits.train``: yield K :class:`Splits`, the i-th with
+    ``val`` = the i-th part of ``splits.train`` and ``train`` = the other K - 1 parts; ``test``,
+    ``info`` (the vocabulary a preparer built, ``one_hot``) and the class names are shared.
+
+    The parts come from scikit-learn: ``StratifiedKFold`` for classification with ``stratify``
+    (each part keeps the class proportions), else ``KFold``; with ``shuffle`` the samples are
+    shuffled once with ``random_state=seed`` before cutting, without it the parts are contiguous.
+    Every sample is validated exactly once. When stratification is impossible (a class with fewer
+    than K samples) a ``UserWarning`` is issued and the parts are cut without it, as
+    :func:`split_arrays` does.
+
+    Raises:
+        SpecError: at ``fit.cross_validation``: fewer than 2 folds, more folds than training
+            samples, or ordered data (a series or text stream, where a fold would cut across time).
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    where = ("fit", "cross_validation", "folds")
+    x, y = splits.train
+    n = len(y)
+    if splits.ordered:
+        raise SpecError(Diagnostic("cross-validation folds need independent samples; these are windows of one "
+                                   "ordered series or text stream", ("fit", "cross_validation")))
+    if folds < 2 or folds > n:
+        raise SpecError(Diagnostic(f"cannot cut {n} training samples into {folds} cross-validation folds; "
+                                   f"expected 2 <= folds <= {n}", where))
+    state = seed if shuffle else None  # KFold refuses a random_state without shuffling
+    parts = None
+    if stratify and splits.task == "classification" and np.ndim(y) == 1:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # a class smaller than K: cut without stratifying
+                parts = list(StratifiedKFold(folds, shuffle=shuffle, random_state=state).split(np.zeros(n), y))
+        except (ValueError, UserWarning) as exc:
+            warnings.warn(f"Could not stratify the {folds} cross-validation folds ({exc}); cutting them at "
+                          "random instead.", stacklevel=2)
+    if parts is None:
+        parts = list(KFold(folds, shuffle=shuffle, random_state=state).split(np.zeros(n)))
+    # Lazily, one fold at a time: the folds never hold K copies of the training split at once.
+    return (replace(splits, train=(take(x, t), y[t]), val=(take(x, v), y[v])) for t, v in parts)
