@@ -225,3 +225,42 @@ def _units_path(topology, out: _Output) -> tuple:
     if node is not None and "units" in node.args:
         return out.path + ("units",)
     return out.path
+
+
+def check_labels(spec, targets: list, output_units: int | None, catalog=None) -> list[Diagnostic]:
+    """Class-index targets against the output once the data is loaded (the spec alone cannot
+    know an NPZ or CSV file's classes): with a sparse categorical loss every label must lie in
+    ``[0, units)``, else TensorFlow stops mid-epoch ("Received a label value of 8 which is
+    outside the valid range of [0, 3)").
+
+    Args:
+        spec: The checked spec (one output).
+        targets: The splits' target arrays, ``(n,)`` or ``(n, time)``; None entries are skipped.
+        output_units: The model output's last dimension (classes), or None to skip.
+
+    Returns:
+        One diagnostic at the output layer's ``units`` when a label is out of range, else none.
+    """
+    import numpy as np
+
+    if output_units is None or len(spec.topology.outputs) != 1:
+        return []
+    if catalog is None:
+        from builder.registry import catalog as load_catalog
+
+        catalog = load_catalog()
+    item, loss_path = _loss_for(spec.compile.get("loss"), spec.topology.outputs[0], 1)
+    name, _, _ = _loss_parts(item, catalog)
+    ys = [np.asarray(y) for y in targets if y is not None and np.size(y)]
+    if name not in _SPARSE or not ys or any(y.dtype.kind not in "iu" for y in ys):
+        return []
+    low, high = min(int(y.min()) for y in ys), max(int(y.max()) for y in ys)
+    if low >= 0 and high < output_units:
+        return []
+    outputs = _outputs(spec.topology, catalog)
+    where = _units_path(spec.topology, outputs[0]) if outputs and outputs[0].units is not None else loss_path
+    if low < 0:
+        return [Diagnostic(f"{name} needs class indices 0, 1, …, but the data has label {low}", loss_path)]
+    return [Diagnostic(
+        f"output '{spec.topology.outputs[0]}' has {output_units} unit{'s' if output_units != 1 else ''}, but the "
+        f"data's labels go up to {high} ({high + 1} classes); give the last layer units: {high + 1}", where)]

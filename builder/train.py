@@ -352,6 +352,12 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
     with strategy.scope():  # variables are created (mirrored) inside the strategy's scope
         model = build_model(spec)  # shape errors are reported before any data is loaded
     splits = align_targets(splits if splits is not None else load_splits(spec), model)
+    from builder.consistency import check_labels
+
+    problems = check_labels(spec, [p[1] for p in (splits.train, splits.val, splits.test) if p is not None],
+                            model.outputs[0].shape[-1] if len(model.outputs) == 1 else None)
+    if problems:  # labels outside the output's classes: a spec mistake, reported before training
+        raise SpecError(problems, spec.source)
     fit_cfg = dict(spec.fit)
     if epochs is not None:
         fit_cfg["epochs"] = epochs

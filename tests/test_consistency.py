@@ -151,3 +151,22 @@ def test_check_is_tensorflow_free():
             "spec = builder.spec.load_spec('specs/iris_mlp.yaml'); builder.consistency.check(spec); "
             "assert 'tensorflow' not in sys.modules, 'TensorFlow imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_labels_beyond_the_output_units_are_a_located_error_before_training(tmp_path):
+    import numpy as np
+    from click.testing import CliRunner
+
+    from builder.cli import main
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(120, 4)).astype("float32"), y=rng.integers(0, 10, 120))
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: s\ndata: {npz: d.npz, test_split: 0.2}\nmodel:\n  inputs: {x: {shape: [4]}}\n"
+                    "  layers: [{dense: 8}, {dense: {units: 3, activation: softmax}}]\n"
+                    "compile: {optimizer: adam, loss: sparse_categorical_crossentropy}\nfit: {epochs: 1}\n")
+    result = CliRunner().invoke(main, ["fit", str(spec), "--out", str(tmp_path / "run"), "-q"])
+    assert result.exit_code == 2, result.output
+    assert (f"{spec}:5:40: error: output 'dense_1' has 3 units, but the data's labels go up to 9 "
+            "(10 classes); give the last layer units: 10") in result.output
+    assert not (tmp_path / "run" / "history.csv").exists()
