@@ -22,8 +22,12 @@ Lewis & Dauphin 2018; discussed by Holtzman et al. 2019, "The Curious Case of Ne
 Degeneration"). Temperature 0 is greedy and needs no seed. The padding id 0, ``[UNK]``,
 ``[START]``, ``[MASK]`` and ids past the vocabulary are never produced.
 
-Everything except :func:`load_run` is NumPy only: the decoding loops take a ``predict`` function, so
-they are testable with a stub model.
+Exact match (:func:`exact_match`) greedy-decodes a seq2seq run's held-out sources in batches
+(:func:`decode_batch`) and compares each reply with its reference: the measure of what ``generate``
+prints, where teacher-forced token accuracy only scores single steps given the true prefix.
+
+Everything except :func:`load_run` and :func:`exact_match` is NumPy only: the decoding loops take a
+``predict`` function, so they are testable with a stub model.
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ class GenRun:
         window: LM: tokens of context (the input length); seq2seq: the decoder length T.
         source_length: seq2seq: encoder steps.
         encoder_input, decoder_input: seq2seq model input names.
+        derive: seq2seq trained on ``data.pairs.derive`` pairs (``reverse``/``sort``): prompts are
+            reduced to their words joined by single spaces, as the training sources were.
         name: the spec name; ``metrics``: the run's metrics.json (may be empty).
     """
 
@@ -74,6 +80,7 @@ class GenRun:
     source_length: int | None = None
     encoder_input: str | None = None
     decoder_input: str | None = None
+    derive: str | None = None
     name: str = ""
     metrics: dict = dataclasses.field(default_factory=dict)
 
@@ -224,6 +231,140 @@ def greedy_decode(predict: Callable, source_ids: np.ndarray, *, start_id: int, e
     return out, False
 
 
+def decode_batch(predict: Callable, sources: np.ndarray, *, start_id: int, end_id: int, decoder_length: int,
+                 encoder_input: str = "encoder_input", decoder_input: str = "decoder_input",
+                 banned: np.ndarray | None = None) -> list[list[int]]:
+    """Greedy-decode many sources at once: :func:`greedy_decode` at temperature 0, one row per source.
+
+    Every step is one forward pass of the whole batch, so n replies cost ``decoder_length`` passes
+    instead of ``n * decoder_length``. A row is finished at its first ``[END]``; its later outputs
+    are ignored (they cannot change its earlier positions: the decoder is causal).
+
+    Args:
+        predict: ``{encoder_input: (n, S), decoder_input: (n, T)}`` → ``(n, T, V)`` probabilities.
+        sources: ``(n, S)`` encoder ids, already padded.
+        banned: ``(V,)`` booleans: ids never chosen (as :func:`pick`).
+
+    Returns:
+        n lists of ids, each without ``[END]`` (at most ``decoder_length`` ids).
+    """
+    enc = np.asarray(sources, np.int32)
+    n = len(enc)
+    dec = np.zeros((n, decoder_length), np.int32)
+    dec[:, 0] = start_id
+    out = np.zeros((n, decoder_length), np.int32)
+    done = np.zeros(n, bool)
+    length = np.full(n, decoder_length)
+    for t in range(decoder_length):
+        logits = np.log(np.clip(np.asarray(predict({encoder_input: enc, decoder_input: dec}), np.float64)[:, t],
+                                1e-30, None))
+        if banned is not None:
+            logits[:, banned] = -np.inf
+        nxt = logits.argmax(axis=-1).astype(np.int32)
+        ended = ~done & (nxt == end_id)
+        length[ended] = t
+        done |= ended
+        out[:, t] = nxt
+        if done.all():
+            break
+        if t + 1 < decoder_length:
+            dec[:, t + 1] = np.where(done, 0, nxt)
+    return [out[i, :length[i]].tolist() for i in range(n)]
+
+
+def target_ids(decoder_target: np.ndarray, end_id: int) -> list[list[int]]:
+    """The reference replies of teacher-forcing targets ``(n, T)``: each row up to its ``[END]``
+    (or its padding, where truncation cut the ``[END]`` off)."""
+    refs = []
+    for row in np.asarray(decoder_target):
+        row = row.tolist()
+        stop = row.index(end_id) if end_id in row else (row.index(0) if 0 in row else len(row))
+        refs.append(row[:stop])
+    return refs
+
+
+@dataclasses.dataclass
+class ExactMatch:
+    """What :func:`exact_match` returns.
+
+    Attributes:
+        accuracy: the fraction of sources whose greedy reply equals the reference exactly.
+        n: sources decoded; ``correct``: how many matched.
+        unseen_accuracy, unseen: the same over the sources that do not occur in the training split
+            (a memorised training pair cannot help there); None / 0 when every source occurs there.
+        examples: ``(source, reference, reply)`` texts of the first few sources.
+    """
+
+    accuracy: float
+    n: int
+    correct: int
+    unseen_accuracy: float | None
+    unseen: int
+    examples: list
+
+
+def exact_match(run_dir: str | Path, split: str = "test", *, limit: int | None = None, batch_size: int = 256,
+                examples: int = 5) -> ExactMatch:
+    """Exact-match accuracy of greedy decoding on a seq2seq run's held-out pairs.
+
+    The run's ``spec.resolved.yaml`` is loaded again and its data split as in training
+    (:func:`builder.train.load_splits`: same seed, same vocabulary); each source of ``split`` is
+    decoded with :func:`decode_batch` and compared token for token with its reference target.
+    Token accuracy under teacher forcing (``metrics.json``) scores every step given the true
+    previous tokens; exact match scores what ``dlbuild generate`` prints, where one wrong token is
+    fed back and can derail the rest.
+
+    Args:
+        run_dir: A finished seq2seq run (``data.pairs``).
+        split: ``test`` or ``val``.
+        limit: Decode only the first ``limit`` sources.
+
+    Raises:
+        GenerateError: not a seq2seq run, or the spec or data cannot be loaded again.
+        ValueError: an unknown ``split``.
+    """
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val'; received {split!r}")
+    g = load_run(run_dir)
+    if g.kind != SEQ2SEQ:
+        raise GenerateError(f"{run_dir}: exact match needs a seq2seq run; this one is a {g.kind.replace('_', ' ')}")
+    from builder.errors import SpecError
+    from builder.spec import load_spec
+    from builder.train import load_splits
+
+    try:
+        splits = load_splits(load_spec(Path(run_dir) / "spec.resolved.yaml"))
+    except (SpecError, OSError) as exc:
+        raise GenerateError(f"{run_dir}: cannot rebuild the data of the run: {exc}") from None
+    if splits.info.get("vocabulary") != g.vocabulary:
+        raise GenerateError(f"{run_dir}: the data no longer gives the run's vocabulary.json; it has changed")
+    part = splits.test if split == "test" else splits.val
+    if part is None:
+        raise GenerateError(f"{run_dir}: the run has no {split} split")
+    (x, y) = part
+    src = np.asarray(x[g.encoder_input])[:limit]
+    end = g.vocabulary.index(tx.END)
+    refs = target_ids(np.asarray(y)[:limit], end)
+    probe = g.predict({g.encoder_input: src[:1], g.decoder_input: np.zeros((1, g.window), np.int32)})
+    banned = banned_ids(g.vocabulary, np.asarray(probe).shape[-1])
+    replies = []
+    for i in range(0, len(src), batch_size):
+        replies += decode_batch(g.predict, src[i:i + batch_size], start_id=g.vocabulary.index(tx.START),
+                                end_id=end, decoder_length=g.window, encoder_input=g.encoder_input,
+                                decoder_input=g.decoder_input, banned=banned)
+    hits = np.array([r == ref for r, ref in zip(replies, refs)], bool)
+    seen = {tuple(row[row != 0]) for row in np.asarray(splits.train[0][g.encoder_input])}
+    unseen = np.array([tuple(row[row != 0]) not in seen for row in src], bool)
+
+    def text(ids):
+        return tx.detokenize([g.vocabulary[i] for i in ids], g.level)
+
+    shown = [(text(s[s != 0].tolist()), text(ref), text(r)) for s, ref, r in
+             list(zip(src, refs, replies))[:examples]]
+    return ExactMatch(float(hits.mean()) if len(hits) else 0.0, len(hits), int(hits.sum()),
+                      float(hits[unseen].mean()) if unseen.any() else None, int(unseen.sum()), shown)
+
+
 # ---------------------------------------------------------------- runs (imports Keras)
 
 def _read_yaml(path: Path) -> dict:
@@ -350,7 +491,8 @@ def load_run(run_dir: str | Path) -> GenRun:
         probe[dec_name][0, 0] = vocabulary.index(tx.START)
         return GenRun(SEQ2SEQ, _as_probabilities(run_model, probe), vocabulary, level or opts.get("level", "word"),
                       bool(opts.get("lowercase", True)), int(dec_shape[1]), source_length=int(enc_shape[1]),
-                      encoder_input=enc_name, decoder_input=dec_name, name=name, metrics=metrics)
+                      encoder_input=enc_name, decoder_input=dec_name, derive=opts.get("derive"), name=name,
+                      metrics=metrics)
     raise GenerateError(f"{run}: the model has {len(inputs)} inputs; generate knows language models (one input) "
                         "and seq2seq models (encoder and decoder inputs)")
 
@@ -375,6 +517,8 @@ def generate(run: str | Path | GenRun, prompt: str, length: int, *, temperature:
         raise ValueError(f"length must be >= 1; received {length}")
     g = run if isinstance(run, GenRun) else load_run(run)
     index = {t: i for i, t in enumerate(g.vocabulary)}
+    if g.kind == SEQ2SEQ and g.derive:  # the training sources were words joined by single spaces
+        prompt = " ".join(tx.words(prompt.lower() if g.lowercase else prompt))
     tokens = tx.tokenize(prompt, g.level, g.lowercase)
     unknown = [t for t in tokens if t not in index]
     prompt_ids = tx.encode(tokens, index)

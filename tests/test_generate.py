@@ -1,7 +1,7 @@
-"""dlbuild generate and the curriculum's sequence specs: seq2seq with attention, the GPT-style char
-LM on Hamlet, BERT-style pre-training and fine-tuning from the pre-trained run's weights."""
+"""dlbuild generate and the curriculum's sequence specs: seq2seq with attention (on pairs derived
+from Hamlet), the GPT-style char LM on Hamlet, BERT-style pre-training and fine-tuning from the
+pre-trained run's weights."""
 
-import json
 
 import numpy as np
 import pytest
@@ -10,7 +10,10 @@ from click.testing import CliRunner
 import builder
 from builder.cli_generate import generate_cmd
 from builder.data import text as tx
-from builder.generate import GenerateError, banned_ids, generate, greedy_decode, load_run, pick
+from builder.data.sequences import derive_pairs, teacher_forcing
+from builder.errors import SpecError
+from builder.generate import (SEQ2SEQ, GenerateError, GenRun, banned_ids, decode_batch, exact_match, generate,
+                              greedy_decode, load_run, pick, target_ids)
 from builder.spec import load_spec
 
 QUICK = ["fit.epochs=1", "fit.callbacks=[]"]
@@ -43,7 +46,7 @@ def bert_run(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("path,layers", [("specs/seq2seq_attention.yaml", 10), ("specs/gpt_hamlet.yaml", 5),
+@pytest.mark.parametrize("path,layers", [("specs/seq2seq_attention.yaml", 12), ("specs/gpt_hamlet.yaml", 5),
                                          ("specs/bert_pretrain.yaml", 4)])
 def test_sequence_specs_validate_and_build(path, layers):
     spec = load_spec(path)
@@ -56,9 +59,13 @@ def test_seq2seq_spec_wires_attention_and_the_initial_state():
     model = builder.build_model(load_spec("specs/seq2seq_attention.yaml"))
     assert [t.name for t in model.inputs] == ["encoder_input", "decoder_input"]
     decoded = model.get_layer("decoded")._inbound_nodes[0].arguments.args
-    assert [tuple(t.shape) for t in decoded] == [(None, 16, 64), (None, 128)]  # gru(x, initial_state)
+    assert [tuple(t.shape) for t in decoded] == [(None, 31, 32), (None, 128)]  # gru(x, initial_state)
     assert type(model.get_layer("context")).__name__ == "AdditiveAttention"
-    assert tuple(model.output.shape) == (None, 16, 3000)
+    # Keras's AdditiveAttention has no W, U of its own: the score's projections are the Dense layers
+    # `query` (W s_t) and `keys` (U h_i), passed as [query, value, key]
+    attention = model.get_layer("context")._inbound_nodes[0].arguments.args[0]
+    assert [t._keras_history[0].name for t in attention] == ["query", "encoded", "keys"]
+    assert tuple(model.output.shape) == (None, 31, 32)
 
 
 # ---------------------------------------------------------------- sampling, on stub models
@@ -100,6 +107,127 @@ def test_greedy_decode_feeds_back_its_tokens_and_stops_at_end():
     assert (ids, stopped) == ([5], False)
 
 
+def _teacher_forced_oracle(sources, targets, start, end, length, vocab_size):
+    """A stub seq2seq model that has learnt exactly what teacher forcing showed it: at decoder step
+    t it predicts target token t only when the decoder input up to t is the [START]-shifted target
+    that :func:`teacher_forcing` builds for that source; any other input (a token written to the
+    wrong step, a missing [START]) gets a wrong token."""
+    dec_in, dec_out = teacher_forcing(targets, length, start, end)
+    table = {tuple(s): (i, o) for s, i, o in zip(np.asarray(sources).tolist(), dec_in, dec_out)}
+
+    def predict(x):
+        enc, dec = x["encoder_input"], x["decoder_input"]
+        out = np.full((len(enc), length, vocab_size), 0.01)
+        for row, (s, d) in enumerate(zip(enc.tolist(), dec)):
+            want_in, want_out = table[tuple(s)]
+            for t in range(length):
+                right = (d[:t + 1] == want_in[:t + 1]).all()
+                out[row, t, want_out[t] if right and want_out[t] else vocab_size - 1] = 0.9
+        return out
+    return predict
+
+
+def test_greedy_decoding_replays_the_teacher_forcing_layout():
+    """Training and decoding must agree on where each token sits: teacher_forcing puts target token
+    t - 1 at decoder input t and expects token t at output t; greedy_decode and decode_batch must
+    read output t and write it to input t + 1. Any off-by-one between the two derails the oracle."""
+    start, end, length, vocab = 2, 3, 6, 12
+    sources = np.array([[4, 5, 0], [6, 0, 0], [7, 8, 9], [4, 4, 4]])
+    targets = [[5, 4], [6], [9, 8, 7], [10, 11, 10, 11, 10, 11, 10]]  # the last one is cut to length - 1
+    predict = _teacher_forced_oracle(sources, targets, start, end, length, vocab)
+    want = [t[:length - 1] for t in targets]
+    for src, ref in zip(sources, want):
+        ids, stopped = greedy_decode(predict, src, start_id=start, end_id=end, decoder_length=length,
+                                     max_tokens=length)
+        assert (ids, stopped) == (ref, True)
+    assert decode_batch(predict, sources, start_id=start, end_id=end, decoder_length=length) == want
+    assert target_ids(teacher_forcing(targets, length, start, end)[1], end) == want
+
+
+def test_decode_batch_stops_each_row_at_its_own_end_and_respects_banned_ids():
+    def predict(x):  # row 0: 5, [END]; row 1: 6, 6, 6, ... (never ends); id 1 always most likely
+        n, length = x["decoder_input"].shape
+        out = np.full((n, length, 8), 0.01)
+        out[:, :, 1] = 0.95
+        out[0, 0, 5], out[0, 1, 3] = 0.5, 0.5
+        out[1, :, 6] = 0.5
+        return out
+
+    banned = np.zeros(8, bool)
+    banned[1] = True
+    got = decode_batch(predict, np.ones((2, 3), np.int32), start_id=2, end_id=3, decoder_length=4, banned=banned)
+    assert got == [[5], [6, 6, 6, 6]]
+
+
+def test_derive_pairs_reverses_or_sorts_runs_of_words():
+    text = "To be, or not to be: that is the Question."
+    src, tgt = derive_pairs([text, "Ay, there's the rub"], "reverse", words=3)
+    # runs of 1, 2, 3 words in turn, never across texts ("question" is too short for the next run of
+    # 3 and dropped; the count goes on in the next text); punctuation dropped
+    assert src == ["to", "be or", "not to be", "that", "is the", "ay there's the", "rub"]
+    assert tgt == [s[::-1] for s in src]
+    src, tgt = derive_pairs([text], "sort", words=1, lowercase=False)
+    assert src[-1] == "Question" and tgt[-1] == "Qeinostu"
+
+
+def test_pairs_derive_builds_a_char_task_from_hamlet_in_text_order():
+    from builder.train import load_splits
+
+    spec = load_spec("specs/seq2seq_attention.yaml", ["data.pairs.words=2"])
+    splits = load_splits(spec)
+    info, vocab = splits.info["pairs"], splits.info["vocabulary"]
+    assert info["derive"] == "reverse" and splits.info["level"] == "char"
+    assert vocab[:4] == ["", "[UNK]", "[START]", "[END]"] and " " in vocab and "," not in vocab
+
+    def texts(part):
+        (x, y) = part
+        srcs = ["".join(vocab[i] for i in row if i) for row in x["encoder_input"]]
+        return srcs, target_ids(y, vocab.index("[END]"))
+
+    srcs, refs = texts(splits.test)
+    assert ["".join(vocab[i] for i in ref) for ref in refs] == [s[::-1] for s in srcs]
+    from builder.data.bundled import load_dataset
+
+    runs, _ = derive_pairs(load_dataset("hamlet").x_train, "reverse", words=2)
+    assert srcs == runs[-len(srcs):]  # split in the play's order: the test set is its end
+    assert texts(splits.train)[0][:3] == runs[:3]
+
+
+def test_pairs_derive_errors_are_located(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    text = open("specs/seq2seq_attention.yaml").read().replace("derive: reverse", "derive: rotate")
+    bad.write_text(text)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "derive: rotate" in ln)
+    with pytest.raises(SpecError, match=rf"bad.yaml:{line}:\d+: error: 'pairs.derive' must be one of reverse, sort"):
+        load_spec(bad)
+    iris = tmp_path / "iris.yaml"
+    iris.write_text(text.replace("derive: rotate", "derive: reverse").replace("dataset: hamlet ", "dataset: iris   "))
+    from builder.train import load_splits
+
+    line = next(i for i, ln in enumerate(iris.read_text().splitlines(), 1) if "derive: reverse" in ln)
+    with pytest.raises(SpecError, match=rf"iris.yaml:{line}:\d+: error: 'pairs.derive' makes pairs from the words "
+                                        "of a text or corpus dataset; 'iris' is table data"):
+        load_splits(load_spec(iris))
+
+
+def test_generate_reduces_a_derived_task_prompt_to_its_words():
+    seen = []
+
+    def predict(x):
+        seen.append(x["encoder_input"][0].copy())
+        out = np.full((1, 4, 8), 0.01)
+        out[:, :, 3] = 0.9  # [END] at once
+        return out
+
+    vocab = ["", "[UNK]", "[START]", "[END]", " ", "a", "b", ","]
+    run = GenRun(SEQ2SEQ, predict, vocab, "char", True, 4, source_length=6, encoder_input="encoder_input",
+                 decoder_input="decoder_input", derive="reverse")
+    generate(run, "  A,  b! ", 4)
+    assert seen[-1].tolist() == [5, 4, 6, 0, 0, 0]  # "a b": lower-cased, punctuation and extra spaces gone
+    generate(GenRun(**{**run.__dict__, "derive": None}), "A,b", 4)
+    assert seen[-1].tolist() == [5, 7, 6, 0, 0, 0]  # a pairs run without derive keeps the prompt's tokens
+
+
 # ---------------------------------------------------------------- trained runs
 
 def test_lm_run_generates_n_characters_of_its_vocabulary(lm_run):
@@ -130,11 +258,23 @@ def test_generate_cli_prints_text_and_perplexity(lm_run):
 
 def test_seq2seq_run_greedy_reply_uses_the_vocabulary(seq2seq_run):
     run = load_run(seq2seq_run)
-    assert run.kind == "seq2seq" and (run.source_length, run.window) == (16, 16)
-    out = generate(run, "Where are you going?", 10)
+    assert run.kind == "seq2seq" and (run.source_length, run.window) == (30, 31) and run.derive == "reverse"
+    out = generate(run, "To be, or not", 10)
     assert set(out.tokens) <= set(run.vocabulary) - {"", "[START]", "[END]", "[UNK]"}
     assert out.stopped or len(out.tokens) == 10
-    assert generate(run, "Where are you going?", 10).ids == out.ids  # greedy: deterministic
+    assert generate(run, "To be, or not", 10).ids == out.ids  # greedy: deterministic
+
+
+def test_exact_match_decodes_the_held_out_pairs_as_generate_does(seq2seq_run):
+    run = load_run(seq2seq_run)
+    em = exact_match(seq2seq_run, "test", limit=40, batch_size=16, examples=3)
+    assert em.n == 40 and 0 <= em.correct <= 40 and em.accuracy == em.correct / 40
+    assert len(em.examples) == 3
+    for source, reference, reply in em.examples:  # the batched decode is what `generate` prints
+        assert reference == source[::-1]
+        assert generate(run, source, run.window).text == reply
+    with pytest.raises(ValueError, match="split must be 'test' or 'val'"):
+        exact_match(seq2seq_run, "train")
 
 
 def test_generate_refuses_runs_it_cannot_use(tmp_path, bert_run):

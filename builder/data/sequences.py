@@ -66,6 +66,12 @@ OPTIONS: dict[str, dict[str, tuple]] = {
                                                               "(default: longest training target + 1)"),
         "encoder_input": ((str,), "encoder_input", (), None, "model input name of the source ids"),
         "decoder_input": ((str,), "decoder_input", (), None, "model input name of the shifted target ids"),
+        "derive": ((str,), None, ("reverse", "sort"), None, "make the pairs from a text or corpus dataset: "
+                                                            "the source is a run of 1 to `words` words, the "
+                                                            "target its characters reversed or sorted (use "
+                                                            "level: char)"),
+        "words": ((int,), 1, (), _int_at_least(1), "most words per derived source (with derive): runs of "
+                                                   "1, 2, ..., words words in turn"),
     },
     "language_model": {
         "sequence_length": ((int,), REQUIRED, (), _int_at_least(1), "tokens per sample"),
@@ -374,6 +380,11 @@ def configure(arrays, data: dict, spec_dir: pathlib.Path):
                        "(for a CSV, name the series with 'target')", "window")
         return dataclasses.replace(arrays, ordered=True, x_test=None, y_test=None,
                                    prepare=_window_preparer(opts))
+    if key == "pairs" and opts["derive"]:
+        if kind not in ("text", "corpus"):
+            raise _err(f"'pairs.derive' makes pairs from the words of a text or corpus dataset; "
+                       f"'{arrays.name}' is {kind} data", "pairs", "derive")
+        return _derived_pairs(arrays, opts, ordered=kind == "corpus")
     if key == "pairs":
         if kind != "pairs":
             raise _err(f"'pairs' needs paired texts (a pairs dataset, or a CSV with pairs.source and "
@@ -411,6 +422,65 @@ def configure(arrays, data: dict, spec_dir: pathlib.Path):
         return dataclasses.replace(arrays, x_train=toks, y_train=np.zeros(len(toks), np.int8), x_test=None,
                                    y_test=None, class_names=None, task="sequence", ordered=True, prepare=prep)
     return dataclasses.replace(arrays, class_names=None, task="sequence", prepare=_mlm_preparer(opts, stream=False))
+
+
+DERIVATIONS: dict[str, Callable[[str], str]] = {
+    "reverse": lambda s: s[::-1],
+    "sort": lambda s: "".join(sorted(s)),
+}
+
+
+def derive_pairs(texts, how: str, words: int = 1, lowercase: bool = True) -> tuple[list[str], list[str]]:
+    """Character-transduction pairs built from real text (``data.pairs.derive``).
+
+    Each text is cut into consecutive, non-overlapping runs of 1, 2, …, ``words`` words, the
+    lengths cycling in that order across the texts, so that every length up to ``words`` is
+    trained (words are runs of letters, digits and apostrophes, as
+    :func:`builder.data.text.tokenize` finds them; punctuation is dropped, and so is a remainder
+    at a text's end too short for the next run); a run joined by single spaces is a source, and
+    its target is the source with its characters reversed (``reverse``; a transduction task of
+    Grefenstette et al. 2015, "Learning to Transduce with Unbounded Memory": output step t aligns
+    with input step S - 1 - t, an alignment attention can learn) or sorted by code point (``sort``;
+    Vinyals, Bengio & Kudlur 2016, "Order Matters", sort numbers with seq2seq models).
+
+    Args:
+        texts: Iterable of strings (one corpus, or many short texts).
+        how: ``reverse`` or ``sort`` (:data:`DERIVATIONS`).
+        words: The most words per source (>= 1); 1 gives single words.
+        lowercase: Lower-case before deriving (``sort`` depends on case).
+
+    Returns:
+        ``(sources, targets)``: two lists of the same length, in text order.
+
+    Raises:
+        KeyError: an unknown ``how``.
+    """
+    fn = DERIVATIONS[how]
+    sources, k = [], 0
+    for text in texts:
+        ws = tx.words(str(text).lower() if lowercase else str(text))
+        i, n = 0, k % words + 1  # run lengths 1, 2, ..., words, 1, 2, ...
+        while i + n <= len(ws):
+            sources.append(" ".join(ws[i:i + n]))
+            i, k = i + n, k + 1
+            n = k % words + 1
+    return sources, [fn(s) for s in sources]
+
+
+def _derived_pairs(arrays, opts: dict, ordered: bool):
+    def pairs(x):
+        src, tgt = derive_pairs(list(x), opts["derive"], opts["words"], opts["lowercase"])
+        return np.asarray(src, dtype=object), np.asarray(tgt, dtype=object)
+
+    x, y = pairs(arrays.x_train)
+    if not len(x):
+        raise _err(f"'{arrays.name}' has no words to derive pairs from", "pairs", "derive")
+    xt, yt = pairs(arrays.x_test) if arrays.x_test is not None else (None, None)
+    # A corpus keeps its order (split in time order, as for a language model): the test pairs are
+    # the end of the text, not runs drawn from between the training ones.
+    return dataclasses.replace(arrays, x_train=x, y_train=y, x_test=xt, y_test=yt, class_names=None,
+                               task="sequence", ordered=ordered, info={**arrays.info, "kind": "pairs"},
+                               prepare=_pairs_preparer(opts))
 
 
 def _too_short(what: str, n: int, need: int, *path) -> SpecError:

@@ -24,6 +24,7 @@ import numpy as np
 PAD, UNK, START, END, MASK = "", "[UNK]", "[START]", "[END]", "[MASK]"
 LEVELS = ("char", "word")
 _WORD = re.compile(r"[\w']+|[^\w\s]")
+_LETTERS = re.compile(r"[\w']+")
 _NO_SPACE_BEFORE = re.compile(r" ([,.;:!?')\]}])")
 
 
@@ -32,6 +33,12 @@ def tokenize(text: str, level: str = "word", lowercase: bool = True) -> list[str
     if lowercase:
         text = text.lower()
     return list(text) if level == "char" else _WORD.findall(text)
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text``: the runs of letters, digits and apostrophes (``tokenize`` at ``word``
+    level without the punctuation tokens)."""
+    return _LETTERS.findall(text)
 
 
 def detokenize(tokens: Iterable[str], level: str = "word") -> str:
