@@ -53,7 +53,7 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
         "npz": Field((str,), doc="NumPy .npz file, relative to the spec (ragged sequences: <key> + <key>_lengths)"),
         "ts": Field((str,), doc="sktime .ts classification file; a *_TRAIN.ts takes its *_TEST.ts sibling as test"),
         "text_dir": Field((str,), doc="directory of class sub-directories of .txt files (one sample per file)"),
-        "text_file": Field((str,), doc="plain UTF-8 text: a corpus for language_model / masked_lm"),
+        "text_file": Field((str,), doc="plain UTF-8 text: a corpus for language_model / masked_lm / pairs.derive"),
         "text": Field((str,), doc="CSV/TSV text column: x becomes (n,) strings for TextVectorization"),
         "delimiter": Field((str,), doc="CSV field delimiter (default: tab for .tsv/.tab files, else ',')"),
         "target": Field((str,), doc="CSV target column (default: the last column); window: the series"),
@@ -266,9 +266,10 @@ def _check_data(data: dict, src: Source | None, out: Collector) -> None:
         out.error("'text' names a column of a 'csv' source", ("data", "text"), at="key")
     if data.get("delimiter") is not None and key != "csv":
         out.error("'delimiter' applies to a 'csv' source", ("data", "delimiter"), at="key")
-    if key == "text_file" and not (data.get("language_model") or data.get("masked_lm")):
-        out.error("a 'text_file' is a corpus; add 'language_model' or 'masked_lm' to make samples from it",
-                  ("data", "text_file"))
+    derived = isinstance(data.get("pairs"), dict) and data["pairs"].get("derive")
+    if key == "text_file" and not (data.get("language_model") or data.get("masked_lm") or derived):
+        out.error("a 'text_file' is a corpus; add 'language_model', 'masked_lm' or 'pairs: {derive: …}' "
+                  "to make samples from it", ("data", "text_file"))
     if data.get("sequence") is not None and key in ("csv", "text_dir", "text_file"):
         out.error("'sequence' pads sequence data (.ts, NPZ, sequence datasets); received a text/table source",
                   ("data", "sequence"), at="key")

@@ -345,3 +345,37 @@ def test_fit_text_classifier_on_real_movie_reviews(tmp_path):
     assert 0.0 <= result.metrics["test"]["accuracy"] <= 1.0
     layer = result.model.get_layer("text_vectorization")
     assert len(layer.get_vocabulary()) > 100  # adapted on the training strings
+
+
+def test_text_file_makes_derived_pairs_but_alone_is_a_located_error(tmp_path):
+    import builder
+    from builder.errors import SpecError
+    from builder.train import load_splits
+
+    (tmp_path / "corpus.txt").write_text("to be or not to be that is the question\n" * 20)
+    spec = """name: t
+data:
+  text_file: corpus.txt
+  pairs: {derive: reverse, words: 2, level: char}
+model:
+  inputs: {encoder_input: {shape: [12], dtype: int32}, decoder_input: {shape: [13], dtype: int32}}
+  layers:
+    - embedding: {input_dim: 40, output_dim: 4}
+      inputs: [encoder_input]
+    - global_average_pooling1d
+    - repeat_vector: 13
+      name: context
+    - embedding: {input_dim: 40, output_dim: 4}
+      inputs: [decoder_input]
+    - concatenate: {inputs: [context, -1]}
+    - dense: 40
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+"""
+    (tmp_path / "s.yaml").write_text(spec)
+    splits = load_splits(builder.load_spec(tmp_path / "s.yaml"))
+    y = splits.train[1]
+    assert y.ndim == 2 and len(y) > 0  # reversed-character targets, one row per run of words
+    (tmp_path / "bad.yaml").write_text(spec.replace("  pairs: {derive: reverse, words: 2, level: char}\n", ""))
+    with pytest.raises(SpecError, match=r"bad.yaml:3:14: error: a 'text_file' is a corpus; add 'language_model', "
+                                        r"'masked_lm' or 'pairs: \{derive: …\}'"):
+        builder.load_spec(tmp_path / "bad.yaml")
