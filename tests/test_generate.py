@@ -342,3 +342,12 @@ def test_bert_specs_share_the_test_sentences():
     fine = split_arrays(raw, validation_split=d["validation_split"], test_split=d["test_split"], seed=seed,
                         stratify=False)
     assert list(pre.test[0]) == list(fine.test[0])
+
+
+def test_cli_exact_match_prints_the_split_accuracy_and_prompt_is_needed_otherwise(seq2seq_run):
+    em = exact_match(seq2seq_run, "val")
+    r = CliRunner().invoke(generate_cmd, [str(seq2seq_run), "--exact-match", "val"])
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith(f"val: exact match {em.accuracy:.4f} ({em.correct}/{em.n} greedy replies")
+    r = CliRunner().invoke(generate_cmd, [str(seq2seq_run)])
+    assert r.exit_code == 2 and "give --prompt TEXT (or --exact-match test|val" in r.output
