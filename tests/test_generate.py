@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import builder
+from builder.export import load_keras
 from builder.cli_generate import generate_cmd
 from builder.data import text as tx
 from builder.data.sequences import derive_pairs, teacher_forcing
@@ -305,7 +306,7 @@ def test_bert_finetune_starts_from_the_pretrained_encoder(bert_run):
     spec = load_spec("specs/bert_finetune.yaml", [f"model.init_from={bert_run}",
                                                   f"data.tokenize.vocabulary={bert_run}"])
     fine = builder.build_model(spec)
-    pre = builder.export.load_keras(bert_run / "model.keras")
+    pre = load_keras(bert_run / "model.keras")
     for name in ("embedding", "encoder_1", "encoder_2"):
         ours, theirs = fine.get_layer(name).get_weights(), pre.get_layer(name).get_weights()
         assert len(ours) == len(theirs) > 0
