@@ -17,13 +17,13 @@ import math
 from pathlib import Path
 
 
-def _pyplot():
-    import matplotlib
+def new_figure(**kwargs):
+    """A matplotlib ``Figure`` outside pyplot (``kwargs`` as for ``Figure``, e.g. ``figsize`` in
+    inches): saving it needs no display, and a notebook's own pyplot backend (inline plots) is
+    left alone (matplotlib's "Embedding in a web application server" recipe)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only: no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def learning_curves(history: dict, path: Path) -> Path | None:
@@ -31,10 +31,10 @@ def learning_curves(history: dict, path: Path) -> Path | None:
     metrics = [k for k in history if k not in ("epoch", "learning_rate") and not k.startswith("val_")]
     if not metrics or not history.get("epoch"):
         return None
-    plt = _pyplot()
     cols = min(3, len(metrics))
     rows = math.ceil(len(metrics) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
+    fig = new_figure(figsize=(4.5 * cols, 3.2 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     epochs = history["epoch"]
     for ax, name in zip(axes.flat, metrics):
         ax.plot(epochs, history[name], "o-", label="train")
@@ -47,7 +47,6 @@ def learning_curves(history: dict, path: Path) -> Path | None:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -55,15 +54,14 @@ def confusion_matrix(y_true, y_pred, class_names, path: Path) -> Path:
     """Confusion matrix of integer labels ``y_true`` (n,) against predictions ``y_pred`` (n,)."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    plt = _pyplot()
     n = len(class_names)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n))
+    fig = new_figure(figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n))
+    ax = fig.subplots()
     ConfusionMatrixDisplay.from_predictions(y_true, y_pred, labels=list(range(n)), display_labels=list(class_names),
                                             ax=ax, colorbar=False, xticks_rotation=45)
     ax.set_title("test split")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 

@@ -385,7 +385,9 @@ def write_outputs(tuner, base: Spec, out: Path) -> dict | None:
     if hasattr(tuner.oracle, "boxes"):
         write_json(out / "rounds.json", {"trials_per_round": tuner.oracle.trials_per_round,
                                          "boxes_in_unit_cube": tuner.oracle.boxes})
-    _plots(rows, hp_names, objective, out)
+    log_axis = {h.name for h in tuner.oracle.hyperparameters.space
+                if getattr(h, "sampling", None) in ("log", "reverse_log")}
+    _plots(rows, hp_names, objective, out, log_axis)
     if not best or best[0].score is None:
         return None
     values = dict(best[0].hyperparameters.values)
@@ -396,12 +398,10 @@ def write_outputs(tuner, base: Spec, out: Path) -> dict | None:
     return values
 
 
-def _plots(rows: list[dict], hp_names: list[str], objective, out: Path) -> None:
-    """objective.png (per trial, with the best so far) and objective_vs_<hp>.png (matplotlib)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _plots(rows: list[dict], hp_names: list[str], objective, out: Path, log_axis: set = frozenset()) -> None:
+    """objective.png (per trial, with the best so far) and objective_vs_<hp>.png (matplotlib; a
+    hyperparameter sampled on a log scale, named in ``log_axis``, gets a log x axis)."""
+    from builder.plots import new_figure
 
     done = [(i + 1, r) for i, r in enumerate(rows) if r["status"] == "COMPLETED"]
     if not done:
@@ -409,7 +409,8 @@ def _plots(rows: list[dict], hp_names: list[str], objective, out: Path) -> None:
     xs, ys = [i for i, _ in done], [r["objective"] for _, r in done]
     pick = max if objective.direction == "max" else min
     best_so_far = [pick(ys[: k + 1]) for k in range(len(ys))]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = new_figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.plot(xs, ys, "o", label="trial")
     ax.step(xs, best_so_far, where="post", label="best so far")
     ax.set_xlabel("trial (start order)")
@@ -417,21 +418,22 @@ def _plots(rows: list[dict], hp_names: list[str], objective, out: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "objective.png", dpi=100)
-    plt.close(fig)
     for name in hp_names:
         pts = [(r[name], r["objective"]) for _, r in done if r.get(name, "") != ""]
         if not pts:
             continue
-        fig, ax = plt.subplots(figsize=(5, 3.5))
+        fig = new_figure(figsize=(5, 3.5))
+        ax = fig.subplots()
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v, _ in pts)
         xs_ = [v if numeric else str(v) for v, _ in pts]
         ax.plot(xs_, [o for _, o in pts], "o")
+        if numeric and name in log_axis:
+            ax.set_xscale("log")
         ax.set_xlabel(name)
         ax.set_ylabel(objective.name)
         fig.tight_layout()
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
         fig.savefig(out / f"objective_vs_{safe}.png", dpi=100)
-        plt.close(fig)
 
 
 # --- the command -----------------------------------------------------------------------------

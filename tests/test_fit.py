@@ -118,3 +118,20 @@ def test_fit_writes_learning_curves_and_a_confusion_matrix(write_spec, tmp_path)
     again = CliRunner().invoke(main, ["plot", str(out)])
     assert again.exit_code == 0 and "learning_curves.png" in again.output
     assert (out / "learning_curves.png").is_file()
+
+
+def test_plots_leave_the_callers_pyplot_backend_alone(tmp_path):
+    """A notebook's inline backend must survive a fit: plots are drawn on Figures outside pyplot."""
+    import matplotlib
+
+    from builder.plots import confusion_matrix, learning_curves
+
+    before = matplotlib.get_backend()
+    matplotlib.use("pdf")  # stands for the notebook's backend
+    try:
+        learning_curves({"epoch": [1, 2], "loss": [1.0, 0.5], "val_loss": [1.1, 0.7]}, tmp_path / "lc.png")
+        confusion_matrix([0, 1, 1], [0, 1, 0], ["a", "b"], tmp_path / "cm.png")
+        assert matplotlib.get_backend() == "pdf"
+        assert (tmp_path / "lc.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "cm.png").stat().st_size > 0
+    finally:
+        matplotlib.use(before)
