@@ -71,3 +71,47 @@ def patch_keras_multi_worker() -> bool:
     tf_trainer.reduce_per_replica = reduce_per_replica
     tf_trainer._dlbuild_multi_worker_patch = True
     return True
+
+
+# --- tf.custom_gradient's registry: memory that grows with every tuning trial --------------------
+
+def custom_gradient_names() -> set[str]:
+    """Names of the gradient functions ``tf.custom_gradient`` has registered in this process.
+
+    In graph mode (every ``tf.function`` trace, so every Keras train function) ``tf.custom_gradient``
+    registers its gradient function as ``CustomGradient-<uid>`` in TensorFlow's global gradient
+    registry and never removes it; the closure holds the traced tensors, so every traced graph
+    stays alive (tensorflow/tensorflow#97697, open; tensorflow/tensorflow#109334 stops the closure
+    capturing the tensors; keras-team/tf-keras#898 purges the entries in ``clear_session``). Keras's
+    TensorFlow optimizer all-reduces gradients through ``ReplicaContext.all_reduce``, which uses
+    ``tf.custom_gradient``: measured here, +4.8 MiB of RSS per tuning trial (docs/benchmarks.md).
+    Reads a private TensorFlow table: an empty set if it has moved.
+    """
+    try:
+        from tensorflow.python.framework import ops
+
+        return {k for k in ops._gradient_registry._registry if k.startswith("CustomGradient-")}
+    except (ImportError, AttributeError):  # a TensorFlow without that table: nothing to release
+        return set()
+
+
+def release_custom_gradients(keep: set[str]) -> int:
+    """Delete the registered ``CustomGradient-*`` functions not in ``keep`` (see
+    :func:`custom_gradient_names`), so the graphs they pin can be freed; returns how many.
+
+    Only for graphs that will never be differentiated again: dlbuild calls it when a tuning trial
+    has ended (its model is discarded), keeping the entries that existed before the search.
+    """
+    import gc
+
+    try:
+        from tensorflow.python.framework import ops
+
+        registry = ops._gradient_registry._registry
+    except (ImportError, AttributeError):
+        return 0
+    stale = [k for k in registry if k.startswith("CustomGradient-") and k not in keep]
+    for k in stale:
+        del registry[k]
+    gc.collect()
+    return len(stale)

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from builder import hparams
+from builder.compat import custom_gradient_names, release_custom_gradients
 from builder.errors import Diagnostic, SpecError, trial_failure
 from builder.rundir import RunDir, dump_yaml, write_json, write_text
 from builder.spec import Spec, resolve_spec
@@ -287,6 +288,7 @@ def make_tuner(spec: Spec, hypermodel, directory: Path, log=print, overwrite: bo
         def on_search_begin(self):
             super().on_search_begin()
             self._started = time.perf_counter()
+            self._gradients_kept = custom_gradient_names()
 
         def on_trial_begin(self, trial):
             super().on_trial_begin(trial)
@@ -302,6 +304,9 @@ def make_tuner(spec: Spec, hypermodel, directory: Path, log=print, overwrite: bo
             # One small file per trial: several worker processes may finish trials at once.
             write_text(directory / "trial_seconds" / f"{trial.trial_id}.txt", f"{seconds:.3f}\n")
             super().on_trial_end(trial)
+            # The trial's model is gone: free its traced graphs, which TensorFlow's custom-gradient
+            # registry would otherwise keep for the whole search (builder.compat).
+            release_custom_gradients(getattr(self, "_gradients_kept", set()))
             self._done = getattr(self, "_done", 0) + 1  # trials run by this process (a worker sees only its own)
             done = self._done
             best = self.oracle.get_best_trials(1)

@@ -298,3 +298,16 @@ def test_out_of_memory_trial_is_recorded_and_the_search_goes_on(write_spec, tmp_
     assert rows["400000000"]["failure"].startswith("out of memory: OOM when allocating tensor with shape[4,400000000]")
     assert "out of memory" in r.stdout and "Traceback" not in r.stdout + r.stderr  # one line, no traceback
     assert 'best: {"units": 8}' in r.stdout
+
+
+def test_trials_release_their_traced_graphs(write_spec, tmp_path):
+    """TensorFlow's custom-gradient registry keeps every trial's traced train function alive
+    (tensorflow/tensorflow#97697: +4.8 MiB per trial measured, docs/benchmarks.md); dlbuild
+    deletes the entries each finished trial added, so the registry does not grow."""
+    from builder.compat import custom_gradient_names
+
+    before = custom_gradient_names()
+    result = CliRunner().invoke(main, ["tune", write_spec(TUNE_SPEC), "--out", str(tmp_path / "t"), "--no-retrain"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("trial ") >= 3
+    assert custom_gradient_names() == before
