@@ -11,11 +11,12 @@
   (least squares over trials 3 … N, after the first trials' one-off allocations) is the growth per
   trial.
 
-When RSS grows per trial, two more children locate the cause: the same search with a diagnostic
-workaround (after each trial, delete the gradient functions that ``tf.custom_gradient`` registered
-during it from TensorFlow's global registry), and a plain Keras loop with no Keras Tuner and no
-dlbuild (``keras.backend.clear_session()``, build, compile, fit the same MLP, N times), whose
-registry and RSS are recorded the same way.
+A plain Keras loop with no Keras Tuner and no dlbuild (``keras.backend.clear_session()``, build,
+compile, fit the same MLP, N times) is recorded the same way: it shows the growth TensorFlow causes
+without dlbuild's per-trial release of ``tf.custom_gradient``'s registry entries
+(``builder.compat.release_custom_gradients``). When dlbuild's search grows anyway, one more child
+runs the same search deleting those entries itself after each trial (a diagnostic workaround), to
+tell whether the registry is still the cause.
 
 Children: ``python -m benchmarks.memory tune|keras-loop|keras-fit ...`` (see :func:`main`).
 """
@@ -41,41 +42,9 @@ SKIP = 2  # trials left out of the slope: the first ones allocate once-only stat
 
 # --- the cause: tf.custom_gradient's global registry ---------------------------------------------
 
-def custom_gradient_names() -> set[str]:
-    """Names of the gradient functions ``tf.custom_gradient`` has registered in this process.
-
-    In graph mode (every ``tf.function`` trace, so every Keras train step), ``tf.custom_gradient``
-    registers its gradient function under a new name ``CustomGradient-<uid>`` in TensorFlow's
-    global gradient registry and never removes it; the function's closure holds the traced
-    tensors, hence the whole traced graph (tensorflow/tensorflow#97697; upstream pull request
-    tensorflow/tensorflow#109334 drops the captured tensors, the registry entry stays). Keras's TensorFlow optimizer all-reduces the
-    gradients through ``ReplicaContext.all_reduce``, which uses ``tf.custom_gradient``, so every
-    traced train function is kept alive. Reads a private TensorFlow table: an empty set if it moved.
-    """
-    try:
-        from tensorflow.python.framework import ops
-
-        return {k for k in ops._gradient_registry._registry if k.startswith("CustomGradient-")}
-    except (ImportError, AttributeError):  # pragma: no cover - a TensorFlow without that table
-        return set()
-
-
-def drop_custom_gradients(keep: set[str]) -> int:
-    """Delete the registered ``CustomGradient-*`` functions not in ``keep``; returns how many.
-
-    Safe only for graphs that will never be differentiated again (a finished trial's model).
-    """
-    try:
-        from tensorflow.python.framework import ops
-
-        registry = ops._gradient_registry._registry
-    except (ImportError, AttributeError):  # pragma: no cover
-        return 0
-    stale = [k for k in registry if k.startswith("CustomGradient-") and k not in keep]
-    for k in stale:
-        del registry[k]
-    gc.collect()
-    return len(stale)
+# The registry helpers live in builder.compat, which dlbuild's tuner calls after every trial;
+# the "--workaround" diagnostic run calls release_custom_gradients itself.
+from builder.compat import custom_gradient_names, release_custom_gradients as drop_custom_gradients  # noqa: E402,F401
 
 
 # --- children ------------------------------------------------------------------------------------
@@ -315,7 +284,8 @@ def _section(cfg: Config, raw: dict, png: str, growing: bool) -> Section:
             f"- Deleting the registry entries of each finished trial brings the slope to {w:+.2f} MiB per trial: "
             "that is the cause. That run still creates a TensorBoard callback and new tf.data pipelines in every "
             "trial, so those are not what grows.",
-            "- The fix belongs in `builder/tuning.py` (reported to the lead; this benchmark does not change it).",
+            "- dlbuild releases these entries after each trial (`builder.compat.release_custom_gradients`, called "
+            "from `builder/tuning.py`); a search that grows means that release no longer takes effect.",
         ]
     verdict = f"RSS slope {f['slope']:+.2f} MiB per trial over trials {t['slope_from_trial']}…{len(t['rss_mb'])} " \
               f"(R² {f['r2']:.3f}); peak RSS of fit {raw['fit']['peak_rss_mb']:.0f} MiB"
