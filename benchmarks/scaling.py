@@ -130,12 +130,15 @@ def tuning(cfg: Config, trials: list[int], workers: list[int]) -> dict:
         cmd = dlbuild_command() + ["tune", str(TUNE), "--out", str(d), "--strategy", "random", "--max-trials", str(n),
                                    "--no-retrain"] + (["--workers", str(w)] if w else [])
         res = run_timed(cmd, env=env, timeout_s=1200)
+        ended = time.time()
         if res["returncode"] != 0:
             raise RuntimeError(f"`{' '.join(cmd)}` exited with {res['returncode']}: {res['output']}")
         done = sum(1 for line in (d / "trials.csv").read_text().splitlines()[1:] if ",COMPLETED," in line)
-        trial_s = [float(p.read_text()) for p in (d / "trial_seconds").glob("*.txt")]
+        files = list((d / "trial_seconds").glob("*.txt"))  # written as each trial ends
+        trial_s = [float(p.read_text()) for p in files]
         out.setdefault(str(w), {})[str(n)] = {"wall_s": res["wall_s"], "cpu_s": res["cpu_s"], "completed": done,
-                                               "trial_s": trial_s}
+                                               "trial_s": trial_s,
+                                               "after_last_trial_s": ended - max(p.stat().st_mtime for p in files)}
         cfg.log(f"  scaling tune {n} trials, workers {w}: {res['wall_s']:.1f} s wall ({done} completed)")
         shutil.rmtree(d, ignore_errors=True)
     fits = {w: linear_fit([float(n) for n in v], [r["wall_s"] for r in v.values()]) for w, v in out.items()}
@@ -267,14 +270,30 @@ def section(cfg: Config, res: dict) -> Section:
                                else "–" for n in trials]
                     + [f"{fit['slope']:.2f} / {cfit['slope']:.2f}", f"{fit['intercept']:.1f} / {cfit['intercept']:.1f}",
                        f"{fit['r2']:.3f} / {cfit['r2']:.3f}",
-                       f"{stats(per_trial)['median']:.1f}" if per_trial else "–"])
+                       f"{stats(per_trial)['median']:.1f}" if per_trial else "–",
+                       " / ".join(f"{runs[str(n)]['after_last_trial_s']:.1f}" if "after_last_trial_s" in
+                                  runs.get(str(n), {}) else "–" for n in trials)])
     body += md_table(["mode"] + [f"{n} trials: wall / CPU s" for n in trials]
                      + ["s per trial (slope): wall / CPU", "fixed s (intercept): wall / CPU", "R²: wall / CPU",
-                        "one trial's own duration, s (median)"], rows)
+                        "one trial's own duration, s (median)",
+                        "exit after the last trial ended, s (" + " / ".join(map(str, trials)) + " trials)"], rows)
     body += ["", "One run per cell. CPU time is the whole process tree's (the command and the worker processes it "
              "waits for). A trial's own duration is what Keras Tuner's trial took inside its process "
-             "(`trial_seconds/`). The random strategy with a fixed seed draws the same configurations in the "
-             "same order, so a longer search repeats the shorter one's trials and adds more."]
+             "(`trial_seconds/`); *exit after the last trial* is the time from the last trial's end to the "
+             "command's exit (writing trials.csv, results.md, best.yaml and plots; with workers, also their "
+             "shutdown). The random strategy with a fixed seed draws the same configurations in the same order, "
+             "so a longer search repeats the shorter one's trials and adds more."]
+    tails = {w: [r["after_last_trial_s"] for r in runs.values() if "after_last_trial_s" in r]
+             for w, runs in tune["runs"].items()}
+    if tails.get("0") and any(tails.get(w) for w in ("1", "2")):
+        one_tail = stats(tails["0"])["median"]
+        worker_tail = stats([t for w in ("1", "2") for t in tails.get(w, [])])["median"]
+        if worker_tail > one_tail + 5:
+            body += ["", f"With workers the command exited {worker_tail:.0f} s (median) after its last trial ended, "
+                     f"against {one_tail:.0f} s in one process. Keras Tuner's chief, once the search is over, "
+                     "checks whether every worker has left and otherwise sleeps 20 s before checking again "
+                     "(`time.sleep(20)` in `keras_tuner/src/distribute/oracle_chief.py`, `start_server`): a search "
+                     "with workers can end up to 20 s after its work is done, part of the intercept above."]
     loose = [("one process" if w == "0" else f"--workers {w}") for w, f in tune["fits"].items()
              if f["n"] >= 3 and f["r2"] < 0.9]
     if loose:
