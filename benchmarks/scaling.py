@@ -283,17 +283,18 @@ def section(cfg: Config, res: dict) -> Section:
              "command's exit (writing trials.csv, results.md, best.yaml and plots; with workers, also their "
              "shutdown). The random strategy with a fixed seed draws the same configurations in the same order, "
              "so a longer search repeats the shorter one's trials and adds more."]
-    tails = {w: [r["after_last_trial_s"] for r in runs.values() if "after_last_trial_s" in r]
-             for w, runs in tune["runs"].items()}
-    if tails.get("0") and any(tails.get(w) for w in ("1", "2")):
-        one_tail = stats(tails["0"])["median"]
-        worker_tail = stats([t for w in ("1", "2") for t in tails.get(w, [])])["median"]
-        if worker_tail > one_tail + 5:
-            body += ["", f"With workers the command exited {worker_tail:.0f} s (median) after its last trial ended, "
-                     f"against {one_tail:.0f} s in one process. Keras Tuner's chief, once the search is over, "
-                     "checks whether every worker has left and otherwise sleeps 20 s before checking again "
-                     "(`time.sleep(20)` in `keras_tuner/src/distribute/oracle_chief.py`, `start_server`): a search "
-                     "with workers can end up to 20 s after its work is done, part of the intercept above."]
+    one_tails = [r["after_last_trial_s"] for r in tune["runs"].get("0", {}).values() if "after_last_trial_s" in r]
+    worker_tails = [r["after_last_trial_s"] for w in ("1", "2") for r in tune["runs"].get(w, {}).values()
+                    if "after_last_trial_s" in r]
+    late = [t for t in worker_tails if one_tails and t > max(one_tails) + 10]
+    if late:
+        body += ["", f"In {len(late)} of {len(worker_tails)} searches with workers the command exited "
+                 f"{min(late):.0f}–{max(late):.0f} s after its last trial ended (one process: at most "
+                 f"{max(one_tails):.1f} s). Keras Tuner's chief, once the search is over, checks whether every "
+                 "worker has left and otherwise sleeps 20 s before checking again (`time.sleep(20)` in "
+                 "`keras_tuner/src/distribute/oracle_chief.py`, `start_server`): a search with workers can end up "
+                 "to 20 s after its work is done, which is why its wall times do not line up with the number of "
+                 "trials while its CPU times do."]
     loose = [("one process" if w == "0" else f"--workers {w}") for w, f in tune["fits"].items()
              if f["n"] >= 3 and f["r2"] < 0.9]
     if loose:
