@@ -2,7 +2,7 @@
 
 The spec is ``benchmarks/matmul_mlp.yaml`` (Fashion-MNIST, 784 → 2048 → 2048 → 10 Dense layers,
 batch 512), trained by ``model.fit`` on the spec's own ``tf.data`` pipeline. Its FLOPs come from
-``dlbuild check`` (:func:`builder.check.check_spec`: forward pass, 2 FLOPs per multiply-add).
+``dlbuild check`` (:func:`builder.model.check.check_spec`: forward pass, 2 FLOPs per multiply-add).
 A training step costs about 3 forward passes: the backward pass needs one matmul for the
 weight gradient and one for the input gradient per layer (Kaplan et al. 2020, "Scaling Laws for
 Neural Language Models", §2.1: C ≈ 6N per token, forward 2N). The first Dense layer's input is
@@ -55,7 +55,7 @@ def training_flops(spec) -> dict:
     Raises:
         ValueError: a layer's FLOPs are unknown (a variable dimension).
     """
-    from builder.check import check_spec
+    from builder.model.check import check_spec
 
     report = check_spec(spec)
     if report.total_flops is None:
@@ -72,8 +72,8 @@ def run(cfg: Config) -> Section:
 
     import builder
     from builder.data.pipeline import make_pipelines
-    from builder.graph import build_compile_args, build_model
-    from builder.train import load_splits
+    from builder.model.graph import build_compile_args, build_model
+    from builder.data.load import load_splits
 
     overrides = ["data.max_train_samples=1024"] if cfg.quick else []
     spec = builder.load_spec(SPEC, overrides=overrides)

@@ -4,7 +4,7 @@
     python -m benchmarks.export_bench --quick    # fewer epochs/samples; writes under --work only
 
 Two models are trained with :func:`builder.fit`, then exported and verified with
-:func:`builder.export.export_run` (the same code path as ``dlbuild export``):
+:func:`builder.export.api.export_run` (the same code path as ``dlbuild export``):
 
 * the README's default CNN, ``specs/fashion_cnn.yaml`` (bundled real Fashion-MNIST subset:
   9,000 train / 1,000 validation / 2,000 official-test images), ``--set fit.epochs=N``;
@@ -114,7 +114,9 @@ def _latencies(run_dir: Path, report: dict, runs: int) -> dict:
     """Batch-1 latency per artifact (and Keras predict / call), keyed like the table rows."""
     import tensorflow as tf
 
-    from builder.export import SIGNATURE, ONNXRunner, TFLiteRunner, _run_data, load_keras, load_run_spec
+    from builder.run.artifacts import load_keras, load_run_spec
+
+    from builder.export.api import SIGNATURE, ONNXRunner, TFLiteRunner, _run_data
 
     spec = load_run_spec(run_dir)
     x_check, _, _, _, _ = _run_data(spec, 1, 1)
@@ -166,7 +168,7 @@ def _const_bytes(path: Path) -> int | None:
 
 def bench_model(label: str, spec_path: Path, overrides: list[str], work: Path, runs: int,
                 check_samples: int, calibration_samples: int) -> dict:
-    from builder.export import ExportError, export_run, onnx_missing
+    from builder.export.api import ExportError, export_run, onnx_missing
 
     run_dir = work / label.lower().replace(" ", "_").replace("-", "_")
     print(f"[{label}] training {spec_path.name} {' '.join(overrides)}", flush=True)

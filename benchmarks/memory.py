@@ -6,7 +6,7 @@
   Keras program pays) and the hand-written Keras twin of the spec (``benchmarks.overhead.fashion_cnn``)
   fitted on the same arrays for the same epochs, in a child process too.
 - Tuning: one search of ``--trials`` trials (``benchmarks/digits_tune.yaml``, random strategy) in a
-  fresh child process; the ``log`` hook of :func:`builder.tuning.tune`, which dlbuild calls right
+  fresh child process; the ``log`` hook of :func:`builder.tune.search.tune`, which dlbuild calls right
   after each trial ends, records the process's RSS. The slope of RSS against trial number
   (least squares over trials 3 … N, after the first trials' one-off allocations) is the growth per
   trial.
@@ -14,7 +14,7 @@
 A plain Keras loop with no Keras Tuner and no dlbuild (``keras.backend.clear_session()``, build,
 compile, fit the same MLP, N times) is recorded the same way: it shows the growth TensorFlow causes
 without dlbuild's per-trial release of ``tf.custom_gradient``'s registry entries
-(``builder.compat.release_custom_gradients``). When dlbuild's search grows anyway, one more child
+(``builder.catalog.compat.release_custom_gradients``). When dlbuild's search grows anyway, one more child
 runs the same search deleting those entries itself after each trial (a diagnostic workaround), to
 tell whether the registry is still the cause.
 
@@ -42,9 +42,9 @@ SKIP = 2  # trials left out of the slope: the first ones allocate once-only stat
 
 # --- the cause: tf.custom_gradient's global registry ---------------------------------------------
 
-# The registry helpers live in builder.compat, which dlbuild's tuner calls after every trial;
+# The registry helpers live in builder.catalog.compat, which dlbuild's tuner calls after every trial;
 # the "--workaround" diagnostic run calls release_custom_gradients itself.
-from builder.compat import custom_gradient_names, release_custom_gradients as drop_custom_gradients  # noqa: E402,F401
+from builder.catalog.compat import custom_gradient_names, release_custom_gradients as drop_custom_gradients  # noqa: E402,F401
 
 
 # --- children ------------------------------------------------------------------------------------
@@ -52,7 +52,7 @@ from builder.compat import custom_gradient_names, release_custom_gradients as dr
 def tune_child(trials: int, out: Path, work: Path, workaround: bool) -> None:
     """One search of ``trials`` trials; writes ``{"rss_mb": [per trial], "registry": [...], ...}``."""
     import builder
-    from builder.tuning import tune
+    from builder.tune.search import tune
 
     spec = builder.load_spec(TUNE, overrides=["tune.strategy=random", f"tune.max_trials={trials}"])
     shutil.rmtree(work, ignore_errors=True)
@@ -80,7 +80,7 @@ def keras_loop_child(iterations: int, out: Path) -> None:
     import keras
 
     import builder
-    from builder.train import load_splits
+    from builder.data.load import load_splits
 
     spec = builder.load_spec(TUNE)  # only its data: the same split as the search
     splits = load_splits(spec)
@@ -106,7 +106,7 @@ def keras_fit_child(epochs: int, samples: int | None) -> None:
     """The hand-written Keras twin of the default spec, fitted and evaluated like ``dlbuild fit``
     (same arrays, validation split, batch size and epochs; no callbacks, no run directory)."""
     import builder
-    from builder.train import load_splits
+    from builder.data.load import load_splits
 
     from benchmarks.overhead import fashion_cnn
 
@@ -261,7 +261,7 @@ def _section(cfg: Config, raw: dict, png: str, growing: bool) -> Section:
             "`CustomGradient-<uid>` in TensorFlow's global gradient registry and never removes it; its closure "
             "holds the traced tensors, so each trial's graph stays alive (tensorflow/tensorflow#97697; "
             "`keras.backend.clear_session()` and `gc.collect()` do not touch that registry). After each trial "
-            "dlbuild deletes the entries that trial added (`builder.compat.release_custom_gradients`, the "
+            "dlbuild deletes the entries that trial added (`builder.catalog.compat.release_custom_gradients`, the "
             "approach of keras-team/tf-keras#898), so the registry column stays at its start value.",
             f"- The plain Keras loop, without that release, grows {k:+.2f} MiB per iteration: the growth is "
             "TensorFlow's, and dlbuild removes it.",
@@ -284,7 +284,7 @@ def _section(cfg: Config, raw: dict, png: str, growing: bool) -> Section:
             f"- Deleting the registry entries of each finished trial brings the slope to {w:+.2f} MiB per trial: "
             "that is the cause. That run still creates a TensorBoard callback and new tf.data pipelines in every "
             "trial, so those are not what grows.",
-            "- dlbuild releases these entries after each trial (`builder.compat.release_custom_gradients`, called "
+            "- dlbuild releases these entries after each trial (`builder.catalog.compat.release_custom_gradients`, called "
             "from `builder/tuning.py`); a search that grows means that release no longer takes effect.",
         ]
     verdict = f"RSS slope {f['slope']:+.2f} MiB per trial over trials {t['slope_from_trial']}…{len(t['rss_mb'])} " \
@@ -295,7 +295,7 @@ def _section(cfg: Config, raw: dict, png: str, growing: bool) -> Section:
                 "does not inherit the benchmark process's own RSS); the curve samples `/proc/<pid>/status` every "
                 "0.25 s.",
                 f"- Tuning: one search of {raw['trials']} trials in a fresh process (`{TUNE.relative_to(ROOT)}`, "
-                "random strategy); RSS is read in the `log` hook of `builder.tuning.tune`, which dlbuild calls right "
+                "random strategy); RSS is read in the `log` hook of `builder.tune.search.tune`, which dlbuild calls right "
                 f"after each trial ends. Slope: least squares over trials {t['slope_from_trial']}…N "
                 "(`scipy.stats.linregress`)."],
         target=f"RSS flat across {raw['trials']} tuning trials (slope < {FLAT_MB_PER_TRIAL} MiB per trial)",

@@ -19,7 +19,7 @@ A/A control: the same model twice) shows how far noise alone moves a ratio in th
 
 A second comparison times the training loop of ``dlbuild fit`` itself: the same spec model fitted
 with dlbuild's own callbacks (epoch log, NaN guard, BackupAndRestore, TensorBoard; built by
-``builder.train.build_callbacks``) against a bare ``model.fit``.
+``builder.run.train.build_callbacks``) against a bare ``model.fit``.
 """
 
 from __future__ import annotations
@@ -242,8 +242,8 @@ def bench_model(name: str, cfg: Config, steps: int, repeats: int) -> dict:
     import tensorflow as tf
 
     import builder
-    from builder.graph import build_compile_args, build_model
-    from builder.train import align_targets, load_splits
+    from builder.model.graph import build_compile_args, build_model
+    from builder.data.load import align_targets, load_splits
 
     path = SPECS[name]
     spec = builder.load_spec(path)
@@ -291,9 +291,10 @@ def bench_fit_loop(cfg: Config, steps: int, repeats: int) -> dict:
     import tensorflow as tf
 
     import builder
-    from builder.graph import build_compile_args, build_model
-    from builder.rundir import RunDir
-    from builder.train import _nan_guard, align_targets, build_callbacks, load_splits
+    from builder.model.graph import build_compile_args, build_model
+    from builder.run.rundir import RunDir
+    from builder.data.load import align_targets, load_splits
+    from builder.run.train import _nan_guard, build_callbacks
 
     spec = builder.load_spec(SPECS["fashion_cnn"], overrides=["fit.callbacks=[]"])
     model = build_model(spec)
@@ -306,7 +307,7 @@ def bench_fit_loop(cfg: Config, steps: int, repeats: int) -> dict:
     shutil.rmtree(root, ignore_errors=True)
     counter = iter(range(10**6))
 
-    def dlbuild_callbacks():  # what builder.train.fit passes to model.fit, in a fresh run directory
+    def dlbuild_callbacks():  # what builder.run.train.fit passes to model.fit, in a fresh run directory
         run = RunDir(root / f"run{next(counter)}")
         run.prepare()
         cbs = build_callbacks(spec, run)

@@ -35,8 +35,8 @@ def bench_set(label: str, path, cfg: Config, samples: int, repeats: int) -> dict
 
     import builder
     from builder.data.pipeline import make_pipelines
-    from builder.graph import build_compile_args, build_model
-    from builder.train import align_targets, load_splits
+    from builder.model.graph import build_compile_args, build_model
+    from builder.data.load import align_targets, load_splits
 
     spec = builder.load_spec(path, overrides=[f"data.max_train_samples={samples}"])
     model = build_model(spec)

@@ -47,7 +47,7 @@ def _epoch_timer():
 
 
 def _compiled(spec):
-    from builder.graph import build_compile_args, build_model
+    from builder.model.graph import build_compile_args, build_model
 
     model = build_model(spec)
     model.compile(**build_compile_args(spec))
@@ -58,7 +58,7 @@ def data_size(cfg: Config, sizes: list[int], repeats: int, spec_path, overrides:
     """Epoch seconds of one model against the number of training samples."""
     import builder
     from builder.data.pipeline import make_pipelines
-    from builder.train import load_splits
+    from builder.data.load import load_splits
 
     spec = builder.load_spec(spec_path, overrides=overrides)
     model = _compiled(spec)
@@ -91,7 +91,7 @@ def model_family(cfg: Config, variants: dict[str, list[str]], repeats: int, samp
     """Epoch seconds of ``matmul_mlp`` variants (``--set`` overrides per label), alternating."""
     import builder
     from builder.data.pipeline import make_pipelines
-    from builder.train import load_splits
+    from builder.data.load import load_splits
 
     from benchmarks.compute import training_flops
 

@@ -1,6 +1,6 @@
 """Benchmark of ``dlbuild tune`` strategies: grid vs random vs coarse-to-fine (issue 4, "Proof").
 
-Runs dlbuild's own tuner (``builder.tuning.tune``) on ``benchmarks/digits_tune.yaml`` — a small
+Runs dlbuild's own tuner (``builder.tune.search.tune``) on ``benchmarks/digits_tune.yaml`` — a small
 MLP on the bundled UCI digits, a finite space of 63 points — for three seeds each:
 
 - ``grid``: the full grid (63 trials), the reference;
@@ -75,7 +75,7 @@ def rss_mb() -> float:
 def run_one(strategy: str, seed: int, budget: int, epochs: int | None, work: Path, quiet: bool) -> dict:
     """One ``tune`` run through dlbuild's Python API; returns its record."""
     import builder
-    from builder.tuning import tune
+    from builder.tune.search import tune
 
     out = work / f"{strategy}-seed{seed}"
     shutil.rmtree(out, ignore_errors=True)  # a fresh search, never a resume
@@ -246,7 +246,7 @@ def machine() -> dict:
 
 
 def space_description(spec) -> list[str]:
-    from builder.tuning import grid_size
+    from builder.tune.search import grid_size
 
     lines = []
     for h in spec.spaces.values():
@@ -375,7 +375,7 @@ def report(data: dict, md_path: Path, png_name: str) -> str:
         "shuffling) and `tune.seed` (the oracle), so the three strategies of one seed see the same split, and the "
         "grid is run in full once per seed. Runs are in-process, sequential, through "
         "`builder.load_spec(..., overrides=[\"tune.strategy=…\", \"tune.max_trials=…\", \"tune.seed=…\", \"seed=…\"])` "
-        "and `builder.tuning.tune(spec, out_dir=…, retrain=False)`; the best-so-far curves are read back from each "
+        "and `builder.tune.search.tune(spec, out_dir=…, retrain=False)`; the best-so-far curves are read back from each "
         "run's `trials.csv`.",
     ]
     for rr in data.get("reruns", []):
@@ -531,7 +531,7 @@ def main(argv=None) -> int:
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import builder
-    from builder.tuning import grid_size
+    from builder.tune.search import grid_size
 
     seeds = args.seeds or ([1] if args.quick else [1, 2, 3])
     budget = args.budget or (4 if args.quick else 15)
@@ -541,7 +541,7 @@ def main(argv=None) -> int:
     docs.mkdir(parents=True, exist_ok=True)
     base = builder.load_spec(SPEC, overrides=[f"fit.epochs={args.epochs}"] if args.epochs else [])
     size = grid_size(base.spaces)
-    from builder.train import load_splits
+    from builder.data.load import load_splits
 
     sp = load_splits(base)
     split = {"train": len(sp.train[1]), "val": len(sp.val[1]), "test": len(sp.test[1])}

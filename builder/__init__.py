@@ -12,29 +12,29 @@ The Python API is what the ``dlbuild`` CLI itself calls::
 """
 
 from builder.errors import SpecError
-from builder.spec import Spec, load_spec
+from builder.spec.load import Spec, load_spec
 
 __all__ = ["SpecError", "Spec", "load_spec", "build_model", "fit"]
 
 
 def build_model(spec: Spec):
-    """Build the (uncompiled) ``keras.Model`` of a loaded spec. See :func:`builder.graph.build_model`.
+    """Build the (uncompiled) ``keras.Model`` of a loaded spec. See :func:`builder.model.graph.build_model`.
 
     Raises:
         SpecError: a layer Keras refuses to construct or call (e.g. a shape mismatch), located.
     """
-    from builder.graph import build_model as _build
+    from builder.model.graph import build_model as _build
 
     return _build(spec)
 
 
 def fit(spec: Spec, **kwargs):
-    """Train a loaded spec and write its run directory. See :func:`builder.train.fit` for the
+    """Train a loaded spec and write its run directory. See :func:`builder.run.train.fit` for the
     keyword arguments (``run_dir``, ``runs_root``, ``resume``, ``epochs``, ``verbose``).
 
     Returns:
-        :class:`builder.train.FitResult` (run directory, model, history, metrics).
+        :class:`builder.run.train.FitResult` (run directory, model, history, metrics).
     """
-    from builder.train import fit as _fit
+    from builder.run.train import fit as _fit
 
     return _fit(spec, **kwargs)

@@ -2,7 +2,7 @@
 
 Every problem dlbuild finds in a spec is a :class:`Diagnostic` that names the *spec path* of the
 offending value (``("model", "layers", 3, "dense", "unit")``) rather than a position. Positions
-live beside the data in :class:`builder.source.Source` and are looked up only when an error is
+live beside the data in :class:`builder.spec.source.Source` and are looked up only when an error is
 reported (the approach of `encode/typesystem`: keep positions out of the data model).
 
 The report format is GNU style, which editors and CI annotators parse::
@@ -21,10 +21,7 @@ import errno
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Sequence
-
-if TYPE_CHECKING:  # pragma: no cover
-    from builder.source import Source
+from typing import Iterable, Sequence
 
 Path = tuple  # a spec path: keys (str) and list indices (int)
 

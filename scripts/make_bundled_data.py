@@ -50,7 +50,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from builder.data.bundled import read_idx  # noqa: E402  (IDX decoder shared with fashion_mnist_full)
+from builder.data.sources.bundled import read_idx  # noqa: E402  (IDX decoder shared with fashion_mnist_full)
 
 SEED = 20170825  # Fashion-MNIST's arXiv date; any fixed value works
 FASHION_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import builder
-from builder.cli import main
+from builder.cli.main import main
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

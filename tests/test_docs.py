@@ -3,7 +3,7 @@
 * every ``docs/examples/*.yaml`` passes ``dlbuild validate`` and builds its Keras model;
 * every ``yaml`` code block of docs/spec.md names its file on its first line
   (``# docs/examples/x.yaml``) and is that file's exact content;
-* every key of every section in :data:`builder.spec.SECTIONS` (and the top-level, model, item,
+* every key of every section in :data:`builder.spec.load.SECTIONS` (and the top-level, model, item,
   block, input and search-space keys) is mentioned in docs/spec.md.
 """
 
@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 import builder
-from builder import hparams, topology
-from builder.cli import main
-from builder.spec import MODEL_KEYS, SECTIONS, TOP_LEVEL
+from builder.spec import hparams, topology
+from builder.cli.main import main
+from builder.spec.load import MODEL_KEYS, SECTIONS, TOP_LEVEL
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -107,7 +107,7 @@ def test_every_choice_value_is_documented():
 
 
 def test_every_bundled_dataset_is_documented():
-    from builder.data.bundled import list_datasets
+    from builder.catalog.datasets import list_datasets
 
     page = _reference()
     assert [n for n in list_datasets() if not _mentioned(n, page)] == []

@@ -1,7 +1,7 @@
 """TF-free data sources: bundled real datasets, CSV/NPZ files, and train/validation/test splits.
 
-* :mod:`builder.data.bundled` -- named offline datasets (``fashion_mnist``, ``mnist_5k``, sklearn tables).
-* :mod:`builder.data.sources` -- ``load_arrays(spec.data, spec_dir) -> Arrays``.
+* :mod:`builder.data.sources.bundled` -- named offline datasets (``fashion_mnist``, ``mnist_5k``, sklearn tables).
+* :mod:`builder.data.sources.files` -- ``load_arrays(spec.data, spec_dir) -> Arrays``.
 * :mod:`builder.data.splits`  -- ``split_arrays(arrays, ...) -> Splits``.
 
 Only numpy, scikit-learn and the standard library are imported here; never TensorFlow or Keras.

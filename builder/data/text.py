@@ -21,8 +21,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from builder.spec.data_options import LEVELS  # noqa: F401  (the one table of token levels)
+
 PAD, UNK, START, END, MASK = "", "[UNK]", "[START]", "[END]", "[MASK]"
-LEVELS = ("char", "word")
 _WORD = re.compile(r"[\w']+|[^\w\s]")
 _LETTERS = re.compile(r"[\w']+")
 _NO_SPACE_BEFORE = re.compile(r" ([,.;:!?')\]}])")
