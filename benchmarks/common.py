@@ -270,9 +270,9 @@ def run_timed(cmd: list[str], *, cwd: Path = ROOT, env: dict | None = None, samp
 
 def dlbuild_command() -> list[str]:
     """The ``dlbuild`` console script of this interpreter's environment (what users run), or
-    ``python -m builder.cli.main`` when the script is not installed next to the interpreter."""
+    ``python -m builder.cli`` when the script is not installed next to the interpreter."""
     script = Path(sys.executable).with_name("dlbuild")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "builder.cli.main"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "builder.cli"]
 
 
 def child_env(**extra: str) -> dict:

@@ -116,10 +116,11 @@ def _latencies(run_dir: Path, report: dict, runs: int) -> dict:
 
     from builder.run.artifacts import load_keras, load_run_spec
 
-    from builder.export.api import SIGNATURE, ONNXRunner, TFLiteRunner, _run_data
+    from builder.export.reference import run_samples
+    from builder.export.runtimes import SIGNATURE, ONNXRunner, TFLiteRunner
 
     spec = load_run_spec(run_dir)
-    x_check, _, _, _, _ = _run_data(spec, 1, 1)
+    x_check, _, _, _, _ = run_samples(spec, 1, 1)
     model = load_keras(run_dir / "model.keras")
     names = [t.name for t in model.inputs]
     x1 = x_check if isinstance(x_check, dict) else {names[0]: np.asarray(x_check)}
@@ -168,7 +169,8 @@ def _const_bytes(path: Path) -> int | None:
 
 def bench_model(label: str, spec_path: Path, overrides: list[str], work: Path, runs: int,
                 check_samples: int, calibration_samples: int) -> dict:
-    from builder.export.api import ExportError, export_run, onnx_missing
+    from builder.export.api import ExportError, export_run
+    from builder.export.to_onnx import onnx_missing
 
     run_dir = work / label.lower().replace(" ", "_").replace("-", "_")
     print(f"[{label}] training {spec_path.name} {' '.join(overrides)}", flush=True)
@@ -180,7 +182,7 @@ def bench_model(label: str, spec_path: Path, overrides: list[str], work: Path, r
                             log=lambda m: print(f"[{label}] {m}", flush=True), check_samples=check_samples,
                             calibration_samples=calibration_samples)
     except ExportError as err:  # keep going: the table shows the failed artifact and why
-        report = err.report
+        report = err.export_report
     print(f"[{label}] timing batch-1 calls ({runs} runs each)", flush=True)
     lat = _latencies(run_dir, report, runs)
     weights = {e["artifact"]: _const_bytes(run_dir / e["artifact"]) for e in report["artifacts"]

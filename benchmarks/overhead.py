@@ -19,7 +19,7 @@ A/A control: the same model twice) shows how far noise alone moves a ratio in th
 
 A second comparison times the training loop of ``dlbuild fit`` itself: the same spec model fitted
 with dlbuild's own callbacks (epoch log, NaN guard, BackupAndRestore, TensorBoard; built by
-``builder.run.train.build_callbacks``) against a bare ``model.fit``.
+``builder.run.callbacks.build_callbacks``) against a bare ``model.fit``.
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ def bench_fit_loop(cfg: Config, steps: int, repeats: int) -> dict:
     from builder.model.graph import build_compile_args, build_model
     from builder.run.rundir import RunDir
     from builder.data.load import align_targets, load_splits
-    from builder.run.train import _nan_guard, build_callbacks
+    from builder.run.callbacks import build_callbacks, nan_guard as _nan_guard
 
     spec = builder.load_spec(SPECS["fashion_cnn"], overrides=["fit.callbacks=[]"])
     model = build_model(spec)

@@ -246,7 +246,7 @@ def machine() -> dict:
 
 
 def space_description(spec) -> list[str]:
-    from builder.tune.search import grid_size
+    from builder.tune.space import grid_size
 
     lines = []
     for h in spec.spaces.values():
@@ -531,7 +531,7 @@ def main(argv=None) -> int:
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import builder
-    from builder.tune.search import grid_size
+    from builder.tune.space import grid_size
 
     seeds = args.seeds or ([1] if args.quick else [1, 2, 3])
     budget = args.budget or (4 if args.quick else 15)

@@ -29,12 +29,12 @@ def build_model(spec: Spec):
 
 
 def fit(spec: Spec, **kwargs):
-    """Train a loaded spec and write its run directory. See :func:`builder.run.train.fit` for the
-    keyword arguments (``run_dir``, ``runs_root``, ``resume``, ``epochs``, ``verbose``).
+    """Train a loaded spec and write its run directory. See :func:`builder.workflows.fit` for the
+    keyword arguments (``run_dir``, ``runs_root``, ``resume``, ``epochs``, ``verbose``, ``log``).
 
     Returns:
         :class:`builder.run.train.FitResult` (run directory, model, history, metrics).
     """
-    from builder.run.train import fit as _fit
+    from builder.workflows import fit as _fit
 
     return _fit(spec, **kwargs)

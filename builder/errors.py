@@ -117,12 +117,32 @@ class Diagnostic:
     quote: str | None = None
 
 
-class SpecError(Exception):
+class DlbuildError(Exception):
+    """The base of every error dlbuild reports to a person without a traceback.
+
+    Like click's ``ClickException.exit_code``, the class says how the process ends, so the CLI
+    needs no list of feature modules' exception types (``builder.cli.report.handle_errors``).
+
+    Attributes:
+        exit_code: The process exit status: 2 for a mistake in the spec or on the command line,
+            1 for a runtime failure (docs/architecture.md, "CLI contract and exit codes").
+    """
+
+    exit_code = 1
+
+    def report(self) -> str:
+        """The text printed to stderr: one ``dlbuild: error: …`` line unless a subclass says more."""
+        return f"dlbuild: error: {self}"
+
+
+class SpecError(DlbuildError):
     """A spec (or a ``--set`` override) has one or more problems.
 
     Raised with *all* problems found, so the user fixes them in one pass. ``str(err)`` is the full
     located report; the CLI prints it and exits with code 2.
     """
+
+    exit_code = 2
 
     def __init__(self, diagnostics: Diagnostic | Iterable[Diagnostic], source: "Source | None" = None):
         if isinstance(diagnostics, Diagnostic):
@@ -147,6 +167,10 @@ class SpecError(Exception):
         rows = list(dict.fromkeys(rows))
         # Stable sort: problems of one line keep the order in which they were found.
         return sorted(rows, key=lambda r: (r[0] != (self.source.filename if self.source else ""), r[1], r[2]))
+
+    def report(self) -> str:
+        """The located report (:meth:`format`)."""
+        return self.format()
 
     def format(self) -> str:
         """The full report: a count header, then one GNU-style entry per problem with a caret."""
@@ -183,7 +207,7 @@ class Collector:
             raise SpecError(self.diagnostics, source)
 
 
-class TrainingError(RuntimeError):
+class TrainingError(DlbuildError, RuntimeError):
     """Training could not go on (e.g. the loss became NaN); the message says what to try.
     The CLI prints it and exits with code 1."""
 

@@ -44,3 +44,42 @@ fit:
   epochs: 2
   batch_size: 64
 """
+
+
+FAKE_RUN_SPEC = """
+name: fake_iris
+seed: 3
+data: {dataset: iris, test_split: 0.2, validation_split: 0.2}
+model:
+  inputs: {features: {shape: [4]}}
+  layers:
+    - dense: {units: 8, activation: relu}
+    - dense: {units: 3, activation: softmax}
+compile:
+  optimizer: adam
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+fit: {epochs: 3, batch_size: 16}
+"""
+
+
+@pytest.fixture
+def fake_run(tmp_path):
+    """A completed run directory written without training: ``spec.resolved.yaml``, an untrained
+    ``model.keras`` (built from the spec), a three-epoch ``history.csv``, ``metrics.json`` and
+    ``run.json``. For tests of what reads finished runs (plots, evaluate, export, predict)."""
+    import json
+
+    import builder
+
+    run = tmp_path / "fake_run"
+    run.mkdir()
+    (run / "spec.resolved.yaml").write_text(textwrap.dedent(FAKE_RUN_SPEC).lstrip("\n"))
+    model = builder.build_model(builder.load_spec(run / "spec.resolved.yaml"))
+    model.save(run / "model.keras")
+    (run / "history.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy\n"
+                                     "1,1.2,0.40,1.1,0.45\n2,0.9,0.60,0.8,0.70\n3,0.7,0.75,0.85,0.65\n")
+    (run / "metrics.json").write_text(json.dumps({"test": {"accuracy": 0.5, "loss": 1.0}, "val": {},
+                                                  "params": model.count_params(), "epochs": 3}))
+    (run / "run.json").write_text(json.dumps({"state": "completed", "spec_name": "fake_iris"}))
+    return run

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 import builder
-from builder.spec import hparams, topology
+from builder.spec import hparams, nodes
 from builder.cli.main import main
-from builder.spec.load import MODEL_KEYS, SECTIONS, TOP_LEVEL
+from builder.spec.sections import MODEL_KEYS, SECTIONS, TOP_LEVEL
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -94,7 +94,7 @@ def test_every_section_key_is_documented():
     missing = [f"{section}.{key}" for section, fields in SECTIONS.items() for key in (fields or {})
                if not _mentioned(key, page)]
     missing += [k for k in TOP_LEVEL + MODEL_KEYS if not _mentioned(k, page)]
-    missing += [k for k in topology.ITEM_KEYS + topology.BLOCK_KEYS + topology.INPUT_KEYS if not _mentioned(k, page)]
+    missing += [k for k in nodes.ITEM_KEYS + nodes.BLOCK_KEYS + nodes.INPUT_KEYS if not _mentioned(k, page)]
     missing += [k for k in hparams.KINDS + hparams.OPTIONS + hparams.SAMPLINGS if not _mentioned(k, page)]
     assert not missing, f"docs/spec.md does not mention: {', '.join(missing)}"
 

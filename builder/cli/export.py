@@ -1,7 +1,8 @@
 """``dlbuild export`` and ``dlbuild predict`` (click commands; registered in :mod:`builder.cli.main`).
 
-Exit codes (ARCHITECTURE.md §3): 0 success; 1 an artifact failed to convert or verify
-(:class:`builder.export.api.ExportError`), or MODEL/INPUT cannot be used; 2 a spec or usage error.
+Exit codes (docs/architecture.md, "CLI contract and exit codes"): 0 success; 1 an artifact failed
+to convert or verify (:class:`builder.export.api.ExportError`), or MODEL/INPUT cannot be used; 2 a
+spec or usage error.
 TensorFlow is imported inside the command bodies only.
 """
 
@@ -11,18 +12,16 @@ from pathlib import Path
 
 import click
 
+from builder.catalog.formats import FORMATS, QUANTIZATIONS
 from builder.cli.report import handle_errors
-
-FORMAT_CHOICES = ("keras", "saved_model", "tflite", "onnx")
-QUANT_CHOICES = ("none", "float16", "dynamic", "int8", "int8-io")
 
 
 @click.command("export")
 @click.argument("target", metavar="RUN_DIR|MODEL", type=click.Path(exists=True))
-@click.option("--format", "formats", multiple=True, type=click.Choice(FORMAT_CHOICES),
+@click.option("--format", "formats", multiple=True, type=click.Choice(FORMATS),
               help="Artifact format (repeatable). Default: the spec's export.formats. onnx needs "
                    'pip install "dlbuild[onnx]".')
-@click.option("--quantization", "quantizations", multiple=True, type=click.Choice(QUANT_CHOICES),
+@click.option("--quantization", "quantizations", multiple=True, type=click.Choice(QUANTIZATIONS),
               help="TFLite quantization (repeatable). Default: the spec's export.quantization; fp32 "
                    "TFLite is always written beside a quantized one.")
 @click.option("--check-samples", default=500, show_default=True, type=click.IntRange(min=1),

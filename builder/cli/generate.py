@@ -33,7 +33,8 @@ def generate_cmd(run_dir: str, prompt: str | None, length: int, temperature: flo
     Prints the text (language model: prompt + continuation; seq2seq: the reply) on stdout, and on
     stderr one line about the run (for a language model its validation perplexity, exp(val_loss)).
     """
-    from builder.export.generate import describe, generate, load_run
+    from builder.export.generate import describe, generate
+    from builder.export.genrun import load_run
 
     if exact_match:
         _report_exact_match(run_dir, exact_match)
@@ -54,9 +55,9 @@ def generate_cmd(run_dir: str, prompt: str | None, length: int, temperature: flo
 
 
 def _report_exact_match(run_dir: str, split: str) -> None:
-    """Print :func:`builder.export.generate.exact_match` on ``split``: overall, on sources never seen in
+    """Print :func:`builder.export.exact_match.exact_match` on ``split``: overall, on sources never seen in
     training, and a few (source, reference, reply) examples."""
-    from builder.export.generate import exact_match
+    from builder.export.exact_match import exact_match
 
     r = exact_match(run_dir, split)
     click.echo(f"{split}: exact match {r.accuracy:.4f} ({r.correct}/{r.n} greedy replies equal the reference)")

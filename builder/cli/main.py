@@ -11,6 +11,7 @@ import os
 
 import click
 
+from builder.catalog.strategies import STRATEGIES
 from builder.cli.report import fail as _fail, handle_errors
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's C++ start-up chatter
@@ -79,7 +80,7 @@ def fit(spec: str, out: str | None, runs_root: str, overrides: tuple, epochs: in
     if workers:
         _fit_local_workers(spec, s.name, overrides, workers, out, runs_root, resume, epochs, quiet)
         return
-    from builder.run.train import fit as run_fit
+    from builder.workflows import fit as run_fit
 
     run_fit(s, run_dir=out, runs_root=runs_root, resume=resume, epochs=epochs,
             verbose=0 if quiet else None, log=click.echo)
@@ -90,7 +91,8 @@ def _folds_override(spec: str, overrides: tuple, folds: int | None) -> list:
     whole value (the integer form)."""
     if folds is None:
         return []
-    from builder.spec.source import apply_overrides, load
+    from builder.spec.overrides import apply_overrides
+    from builder.spec.source import load
 
     src = load(spec)
     apply_overrides(src, list(overrides))
@@ -111,27 +113,21 @@ def _fit_local_workers(spec: str, name: str, overrides: list, n: int, out: str |
                        resume: bool, epochs: int | None, quiet: bool) -> None:
     """``fit --workers N``: N processes on 127.0.0.1, each ``dlbuild fit --cluster ... --worker-index i``
     (the code path of a real cluster); worker 0, the chief, writes the run directory."""
-    import socket
     import subprocess
-    import sys
     from datetime import datetime
     from pathlib import Path
 
+    from builder.run.workers import free_ports, start_local, wait_all
+
     if out is None:
         out = str(Path(runs_root) / name / datetime.now().strftime("%Y%m%d-%H%M%S"))
-    ports = []
-    for _ in range(n):
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-    cluster = ",".join(f"127.0.0.1:{p}" for p in ports)
-    base = [sys.executable, "-m", "builder.cli.main", "fit", spec, "--out", out, "--cluster", cluster]
+    cluster = ",".join(f"127.0.0.1:{p}" for p in free_ports(n))
+    base = ["fit", spec, "--out", out, "--cluster", cluster]
     base += [a for o in overrides for a in ("--set", o)] + (["--resume"] if resume else [])
     base += (["--epochs", str(epochs)] if epochs else []) + (["-q"] if quiet else [])
-    procs = [subprocess.Popen(base + ["--worker-index", str(i)],
-                              stdout=None if i == 0 else subprocess.DEVNULL,
-                              stderr=None if i == 0 else subprocess.DEVNULL) for i in range(n)]
-    codes = [p.wait() for p in procs]
+    procs = start_local([base + ["--worker-index", str(i)] for i in range(n)],
+                        outputs=[None] + [subprocess.DEVNULL] * (n - 1))
+    codes = wait_all(procs)
     if any(codes):
         _fail(f"dlbuild: error: worker exit codes {codes}; rerun with --resume to continue", max(codes))
 
@@ -142,7 +138,7 @@ def _fit_local_workers(spec: str, name: str, overrides: list, n: int, out: str |
               help="Tune directory (default: runs/<name>/tune-<timestamp>); rerun with the same --out to resume.")
 @click.option("--runs-root", default="runs", show_default=True, type=click.Path(file_okay=False))
 @set_option
-@click.option("--strategy", type=click.Choice(["random", "grid", "coarse_to_fine", "hyperband", "bayesian"]),
+@click.option("--strategy", type=click.Choice(STRATEGIES),
               help="Override tune.strategy.")
 @click.option("--max-trials", type=click.IntRange(min=1), help="Override tune.max_trials.")
 @click.option("--dry-run", is_flag=True, help="Print the search space, grid size and trial budget; train nothing.")
@@ -168,7 +164,7 @@ def tune(spec: str, out: str | None, runs_root: str, overrides: tuple, strategy:
 
         click.echo(describe_space(s))
         return
-    from builder.tune.search import tune as run_tune
+    from builder.workflows import tune as run_tune
 
     try:
         if worker and not out:
@@ -189,12 +185,9 @@ def tune(spec: str, out: str | None, runs_root: str, overrides: tuple, strategy:
 @handle_errors
 def evaluate(run_dirs: tuple, tta: int | None, batch_size: int | None, output: str | None) -> None:
     """Evaluate RUN_DIRS on their spec's test split; several runs: also their ensemble (averaged predictions)."""
-    from builder.run.evaluate import EvaluateError, evaluate_runs, write_results
+    from builder.run.evaluate import evaluate_runs, write_results
 
-    try:
-        results = evaluate_runs(list(run_dirs), tta=tta or 0, batch_size=batch_size, log=click.echo)
-    except EvaluateError as err:
-        _fail(f"dlbuild: error: {err}", 2)
+    results = evaluate_runs(list(run_dirs), tta=tta or 0, batch_size=batch_size, log=click.echo)
     if output:
         write_results(results, output)
 

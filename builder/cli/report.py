@@ -19,7 +19,7 @@ from functools import wraps
 
 import click
 
-from builder.errors import SpecError, TrainingError, runtime_cause
+from builder.errors import DlbuildError, runtime_cause
 
 
 # GNU diagnostics colours (GCC_COLORS' defaults): location bold, error red, warning magenta,
@@ -49,23 +49,18 @@ def fail(message: str, code: int) -> None:
 
 
 def handle_errors(fn):
-    """Decorator for command bodies: SpecError → its report, exit 2; ExportError → one
-    ``dlbuild: error: ARTIFACT: CHECK`` line per failed artifact, exit 1; RunDirError,
-    PredictError, FileNotFoundError → ``dlbuild: error: …``, exit 1; Ctrl-C → exit 130."""
+    """Decorator for command bodies: a :class:`~builder.errors.DlbuildError` → its
+    ``report()``, exit with its ``exit_code`` (a SpecError's located report, exit 2; a failed
+    export's one line per artifact, exit 1; …); FileNotFoundError → ``dlbuild: error: …``,
+    exit 1; Ctrl-C → exit 130; anything else → :func:`runtime_failure`, exit 1."""
 
     @wraps(fn)
     def wrapper(*args, **kwargs):
-        from builder.export.api import ExportError
-        from builder.export.predict import PredictError
-        from builder.run.rundir import RunDirError
-
         try:
             return fn(*args, **kwargs)
-        except SpecError as err:
-            fail(err.format(), 2)
-        except ExportError as err:
-            fail("\n".join(f"dlbuild: error: {a}: {r}" for a, r in err.failed) or f"dlbuild: error: {err}", 1)
-        except (RunDirError, PredictError, FileNotFoundError, TrainingError) as err:
+        except DlbuildError as err:
+            fail(err.report(), err.exit_code)
+        except FileNotFoundError as err:
             fail(f"dlbuild: error: {err}", 1)
         except KeyboardInterrupt:
             fail("dlbuild: interrupted; rerun with --resume (fit) or the same --out (tune) to continue", 130)

@@ -36,7 +36,8 @@ def check_cmd(spec: str, overrides: tuple, render: bool) -> None:
 
         click.echo(render_spec(s), nl=False)
         return
-    from builder.model.check import check_spec, format_report, static_warnings
+    from builder.model.check import check_spec, format_report
+    from builder.model.lint import static_warnings
 
     try:
         report = check_spec(s)
@@ -94,13 +95,9 @@ def schema_cmd(output: str | None) -> None:
 def import_cmd(model: str, output: str | None, name: str | None) -> None:
     """Turn a Keras MODEL (.keras, Sequential or functional, built-in layers) into a spec that
     rebuilds its architecture (loaded with safe_mode=True; weights are not carried over)."""
-    from builder.model.importer import ImportModelError, import_model
+    from builder.model.importer import import_model
 
-    try:
-        text = import_model(model, name)
-    except ImportModelError as err:
-        fail(f"dlbuild: error: {err}", 1)
-        return
+    text = import_model(model, name)
     if output:
         from pathlib import Path
 

@@ -99,7 +99,7 @@ def make_dataset(xy: tuple, *, batch_size: int, seed: int, info: dict | None = N
     if info.get("one_hot"):  # (n,) class indices -> (n, k): categorical losses and label_smoothing
         y = np.eye(info["one_hot"], dtype=np.float32)[np.asarray(y)]
     if mlm and not train:  # one fixed masking, so validation losses compare across epochs
-        from builder.data.sequences import mask_tokens
+        from builder.data.sequences.masked_lm import mask_tokens
 
         xm, w = mask_tokens(x, np.random.default_rng(seed + 1), **_mask_args(mlm))
         ds = tf.data.Dataset.from_tensor_slices((xm, y, w))

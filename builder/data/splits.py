@@ -1,4 +1,4 @@
-"""Train/validation/test splitting of :class:`builder.data.sources.files.Arrays` (no TensorFlow).
+"""Train/validation/test splitting of :class:`builder.data.sources.arrays.Arrays` (no TensorFlow).
 
 Splits are index-based (``sklearn.model_selection.train_test_split`` on ``arange(n)``), so a dict of
 named input arrays is split consistently, and deterministic for a given seed. :func:`kfold` cuts
@@ -14,7 +14,7 @@ from typing import Iterator
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from builder.data.sources.files import Arrays
+from builder.data.sources.arrays import Arrays
 from builder.errors import Collector, Diagnostic, SpecError
 
 

@@ -21,8 +21,6 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from builder.spec.data_options import LEVELS  # noqa: F401  (the one table of token levels)
-
 PAD, UNK, START, END, MASK = "", "[UNK]", "[START]", "[END]", "[MASK]"
 _WORD = re.compile(r"[\w']+|[^\w\s]")
 _LETTERS = re.compile(r"[\w']+")

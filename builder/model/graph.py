@@ -98,7 +98,7 @@ def build_model(spec: Spec):
     model = keras.Model(inputs=inputs if len(inputs) > 1 else inputs[0],
                         outputs=outputs if len(outputs) > 1 else outputs[0], name=spec.name)
     if spec.model.get("init_from"):
-        from builder.spec.load import init_from_path
+        from builder.spec.section_checks import init_from_path
 
         init_weights(model, init_from_path(spec.model["init_from"], spec.directory))
     return model

@@ -5,7 +5,7 @@ file with a ``Lambda`` layer or other pickled Python code is refused by Keras it
 Sequential and functional models whose layers are Keras built-ins (or dlbuild's registered
 composite layers), each called once (no shared layers), on whole tensors of other layers.
 
-What the spec keeps (ARCHITECTURE.md §2):
+What the spec keeps (docs/architecture.md, "Spec language"):
 
 * ``model.inputs``: every ``InputLayer`` as ``{name: {shape: [...], dtype: ...}}`` (batch axis
   dropped; ``dtype`` only when not float32);
@@ -19,6 +19,8 @@ What the spec keeps (ARCHITECTURE.md §2):
   skeleton), and a ``data`` placeholder, both commented "fill in".
 
 Weights are not carried over: the spec describes an architecture, ``dlbuild fit`` trains it.
+Each layer and nested object becomes an item in :mod:`builder.model.keras_items`; this module
+walks the model's graph, the saved compile config, and writes the commented YAML.
 """
 
 from __future__ import annotations
@@ -29,157 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from builder.catalog.registry import catalog
+from builder.model.keras_items import ImportModelError, is_serialized, layer_item, object_item, plain, policy_name
 
-
-class ImportModelError(Exception):
-    """The model cannot become a spec (unsupported layer, shared layer, unreadable file)."""
-
-
-_BASE_KEYS = ("name", "trainable", "dtype")  # handled separately from the layer's own arguments
-
-
-def _plain(value: Any) -> Any:
-    """Tuples → lists, recursively (YAML and comparisons want one sequence type); a float that is
-    exactly a float32 value (an optimizer's stored ``learning_rate``) is written in the shortest
-    form that round-trips through float32 (``0.0003``, not ``0.0003000000142492354``)."""
-    if isinstance(value, float):
-        import numpy as np
-
-        f32 = np.float32(value)
-        if float(f32) == value and np.isfinite(f32):
-            return float(np.format_float_positional(f32, unique=True, trim="0")) if abs(value) >= 1e-4 or value == 0 \
-                else float(np.format_float_scientific(f32, unique=True))
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def _is_serialized(value: Any) -> bool:
-    return isinstance(value, dict) and "class_name" in value and "config" in value
-
-
-def _policy_name(value: Any) -> str | None:
-    if _is_serialized(value):
-        return value["config"].get("name")
-    return value if isinstance(value, str) else None
-
-
-def _object_item(kind: str, value: Any) -> Any:
-    """A serialised nested Keras object (``{"class_name": "L2", "config": {...}}``) → a spec item:
-    bare name when every argument is default, ``{name: scalar}`` when only the positional one is
-    not, else ``{name: {args}}``. Strings (``"relu"``) stay as they are."""
-    import keras
-
-    if not _is_serialized(value):
-        return value
-    cat = catalog()
-    if kind == "layer":
-        return _layer_item(keras.layers.deserialize(value))[0]
-    entry = cat.lookup(kind, value["class_name"])
-    if entry is None:
-        raise ImportModelError(f"{value['class_name']} is not a built-in Keras {kind}")
-    config = _plain(value["config"])
-    try:
-        default = _plain(entry.load()().get_config())
-    except Exception:  # noqa: BLE001  (no default constructor: write every argument)
-        default = {}
-    args = {k: _convert(entry.kind, k, v) for k, v in config.items()
-            if k in entry.args and (k not in default or default[k] != v)
-            and not (k == "name" and _same_name(v, default.get("name")))}
-    name = _spec_name(entry)
-    if not args:
-        return name
-    if list(args) == [entry.positional] and not isinstance(args[entry.positional], dict):
-        return {name: args[entry.positional]}
-    return {name: args}
-
-
-def _same_name(a: Any, b: Any) -> bool:
-    """``adam`` and ``adam_1`` are the same auto-generated name (Keras uniquifies object names)."""
-    import re
-
-    strip = lambda n: re.sub(r"_\d+$", "", n) if isinstance(n, str) else n  # noqa: E731
-    return strip(a) == strip(b)
-
-
-def _spec_name(entry) -> str:
-    from builder.spec.explain import spelling
-
-    return spelling(entry)
-
-
-def _convert(owner_kind: str, arg: str, value: Any) -> Any:
-    from builder.spec.items import nested_kind
-
-    kind = nested_kind(owner_kind, arg)
-    if kind is not None and value is not None:
-        return _object_item(kind, value)
-    if _is_serialized(value):
-        raise ImportModelError(f"argument '{arg}' holds a {value['class_name']} object, which a spec "
-                               "cannot express")
-    return _plain(value)
-
-
-def _layer_item(layer) -> tuple[Any, dict]:
-    """``(item, args)`` for one built layer: its spec item without wiring, and the argument mapping."""
-    cat = catalog()
-    cls = type(layer)
-    entry = cat.lookup("layer", cls.__name__)
-    if entry is None or entry.load() is not cls:
-        raise ImportModelError(f"layer '{layer.name}' is a {cls.__module__}.{cls.__name__}, not a "
-                               "built-in Keras layer; a spec cannot rebuild it")
-    if cat.denied(entry):
-        raise ImportModelError(f"layer '{layer.name}': {entry.name} is not allowed in a spec: "
-                               f"{cat.denied(entry)}")
-    config = _plain(layer.get_config())
-    required = {k: config[k] for k in entry.required if k in config}
-    try:
-        default = _plain(cls(**_deser(required)).get_config())
-    except Exception:  # noqa: BLE001  (fall back to writing every argument)
-        default = {}
-    args = {}
-    for k, v in config.items():
-        if k in _BASE_KEYS or k not in entry.args:
-            continue
-        if k in entry.required or k not in default or default[k] != v:
-            args[k] = _convert("layer", k, v)
-    if "backward_layer" in args and "layer" in args and _mirrors(args["backward_layer"], args["layer"]):
-        del args["backward_layer"]  # Keras makes this mirror of 'layer' itself
-    policy = _policy_name(config.get("dtype"))
-    if policy and policy != _policy_name(default.get("dtype", "float32")) and policy != "float32":
-        args["dtype"] = policy
-    if config.get("trainable") is False:
-        args["trainable"] = False
-    name = _spec_name(entry)
-    if not args:
-        return name, args
-    if list(args) == [entry.positional] and not isinstance(args[entry.positional], dict):
-        return {name: args[entry.positional]}, args
-    return {name: args}, args
-
-
-def _mirrors(backward: Any, forward: Any) -> bool:
-    """Whether a Bidirectional's ``backward_layer`` item is ``layer`` run backwards (the default)."""
-    def args_of(item):
-        if isinstance(item, str):
-            return item, {}
-        (k, v), = item.items()
-        entry = catalog().lookup("layer", k)
-        return k, (dict(v) if isinstance(v, dict) else {entry.positional: v})
-
-    (kb, ab), (kf, af) = args_of(backward), args_of(forward)
-    return kb == kf and ab.pop("go_backwards", None) is True and ab == af
-
-
-def _deser(args: dict) -> dict:
-    """Required arguments holding serialised objects (Bidirectional's ``layer``) → objects."""
-    import keras
-
-    return {k: keras.saving.deserialize_keras_object(v, safe_mode=True) if _is_serialized(v) else v
-            for k, v in args.items()}
+__all__ = ["ImportModelError", "import_model", "model_to_spec"]
 
 
 def _history(arg: Any) -> tuple | None:
@@ -220,7 +74,7 @@ def model_to_spec(model, name: str | None = None) -> dict:
                                    "with keras.Input(...) first")
         inputs[iname] = _input_spec(shape, dtype)
         for layer in model.layers:
-            items.append(_layer_item(layer)[0])
+            items.append(layer_item(layer)[0])
         outputs = None
     else:
         by_name = {layer.name: layer for layer in model.layers}
@@ -254,8 +108,8 @@ def model_to_spec(model, name: str | None = None) -> dict:
                 if _history(v) is not None or (isinstance(v, list) and any(_history(x) for x in v)):
                     raise ImportModelError(f"layer '{lname}' takes a tensor as keyword argument '{k}'; "
                                            "a spec wires positional inputs only")
-                call[k] = _plain(v)
-            item, _ = _layer_item(by_name[lname])
+                call[k] = plain(v)
+            item, _ = layer_item(by_name[lname])
             extra: dict = {"name": lname}
             if srcs != [prev] or prev is None:
                 extra["inputs"] = srcs
@@ -287,7 +141,7 @@ def _entry_for(spelling: str):
 
 def _input_spec(shape, dtype) -> dict:
     spec = {"shape": [None if d is None else int(d) for d in shape]}
-    dtype = _policy_name(dtype) or str(dtype)
+    dtype = policy_name(dtype) or str(dtype)
     if dtype != "float32":
         spec["dtype"] = dtype
     return spec
@@ -305,16 +159,16 @@ def _compile_section(path: Path) -> tuple[dict, bool]:
     if not cfg:
         return skeleton, False
     try:
-        out = {"optimizer": _object_item("optimizer", cfg.get("optimizer")) or "rmsprop"}
+        out = {"optimizer": object_item("optimizer", cfg.get("optimizer")) or "rmsprop"}
         loss = cfg.get("loss")
         if loss is None:
             return skeleton, False
-        out["loss"] = {k: _object_item("loss", v) for k, v in loss.items()} if isinstance(loss, dict) \
-            and not _is_serialized(loss) else _object_item("loss", loss)
+        out["loss"] = {k: object_item("loss", v) for k, v in loss.items()} if isinstance(loss, dict) \
+            and not is_serialized(loss) else object_item("loss", loss)
         metrics = cfg.get("metrics")
         if metrics:
-            out["metrics"] = [_object_item("metric", m) for m in metrics] if isinstance(metrics, list) else \
-                {k: [_object_item("metric", m) for m in v] for k, v in metrics.items()}
+            out["metrics"] = [object_item("metric", m) for m in metrics] if isinstance(metrics, list) else \
+                {k: [object_item("metric", m) for m in v] for k, v in metrics.items()}
         json.dumps(out)  # only plain values may reach the spec
         return out, True
     except Exception:  # noqa: BLE001  (anything unexpected: fall back to the skeleton)

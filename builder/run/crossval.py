@@ -34,7 +34,8 @@ from builder.atomic import atomic_path, write_json, write_text
 from builder.spec.dump import dump_yaml
 
 from builder.run.rundir import RunDir, RunDirError
-from builder.spec.load import Spec, cross_validation_options
+from builder.spec.load import Spec
+from builder.spec.section_checks import cross_validation_options
 
 KIND = "cross_validation"
 
@@ -77,7 +78,7 @@ def cross_validate(spec: Spec, *, run_dir: str | Path | None = None, runs_root: 
 
     Args:
         spec: A checked spec with ``fit.cross_validation`` (:func:`builder.spec.load.cross_validation_options`).
-        run_dir, runs_root, resume, epochs, verbose, log: as for :func:`builder.run.train.fit`;
+        run_dir, runs_root, resume, epochs, verbose, log: as for :func:`builder.run.train.fit_one`;
             ``resume`` takes the latest unfinished cross-validation of this spec, skips its
             completed folds and resumes the interrupted one.
 
@@ -92,11 +93,12 @@ def cross_validate(spec: Spec, *, run_dir: str | Path | None = None, runs_root: 
     from builder.data.pipeline import make_dataset
     from builder.data.splits import kfold
     from builder.errors import SpecError
-    from builder.run.evaluate import ensemble_model
+    from builder.run.ensembles import ensemble_model
     from builder.run.artifacts import load_keras
     from builder.model.graph import build_compile_args
     from builder.data.load import align_targets, load_splits
-    from builder.run.train import FitResult, evaluate_dataset, fit, resolved_document
+    from builder.run.evaluate import evaluate_dataset
+    from builder.run.train import FitResult, fit_one, resolved_document
 
     opts = cross_validation_options(spec.fit["cross_validation"])[0]
     k = opts["folds"]
@@ -123,8 +125,8 @@ def cross_validate(spec: Spec, *, run_dir: str | Path | None = None, runs_root: 
                 metrics = json.loads(fold_run.file("metrics.json").read_text())
                 log(f"fold {i}/{k}: completed earlier, not trained again")
             else:
-                metrics = fit(spec, run_dir=fold_run.path, resume=bool(state), epochs=epochs, verbose=verbose,
-                              log=log, splits=splits, fold=(i, k)).metrics
+                metrics = fit_one(spec, run_dir=fold_run.path, resume=bool(state), epochs=epochs, verbose=verbose,
+                                  log=log, splits=splits, fold=(i, k)).metrics
             rows.append({"fold": i, "run_dir": f"fold-{i}", **{key: metrics.get(key) for key in (
                 "val", "test", "epochs", "fit_seconds", "train_samples", "val_samples")}})
             log(_fold_line(rows[-1], k))
@@ -181,11 +183,7 @@ def cross_validate(spec: Spec, *, run_dir: str | Path | None = None, runs_root: 
     write_json(run.file("metrics.json"), metrics)
     run.set_state("completed", fit_seconds=fit_seconds)
     log(summary(spec, cv, run.path))
-    if any(f != "keras" for f in spec.export.get("formats") or []):
-        from builder.export.api import export_run
-
-        export_run(run.path, log=log)  # the ensemble, like a single run's model
-    return FitResult(run.path, ensemble, {}, metrics)
+    return FitResult(run.path, ensemble, {}, metrics, splits=pool)
 
 
 def _metrics_text(metrics: dict | None) -> str:

@@ -96,10 +96,10 @@ def plot_run(run_dir: Path, model=None, splits=None, log=print) -> list[Path]:
 
         model = load_keras(run_dir / "model.keras")
     if splits is None:
-        import builder
         from builder.data.load import load_splits
+        from builder.run.artifacts import load_run_spec
 
-        splits = load_splits(builder.load_spec(run_dir / "spec.resolved.yaml"))
+        splits = load_splits(load_run_spec(run_dir))
     if splits.task == "classification" and splits.class_names and len(model.outputs) == 1:
         import numpy as np
 

@@ -1,6 +1,6 @@
-"""Run directories: layout, state, atomic writes (no TensorFlow).
+"""Run directories: layout, state and ownership (no TensorFlow; writes go through builder.atomic).
 
-A run directory (ARCHITECTURE.md §3) holds::
+A run directory (docs/architecture.md, "Run directory") holds::
 
     run.json             state (running | interrupted | failed | completed), spec name, times
     spec.resolved.yaml   the exact spec that ran: overrides and defaults applied
@@ -22,12 +22,12 @@ so a finished artifact is either complete or absent (POSIX ``rename`` is atomic)
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import datetime
 from pathlib import Path
 
 from builder.atomic import write_json
+from builder.errors import DlbuildError
 
 STATES = ("running", "interrupted", "failed", "completed")
 
@@ -137,5 +137,5 @@ def bytes_needed(params: int, optimizer_slots: int = 2) -> int:
     return 2 * weights + 2 * weights * (1 + optimizer_slots) + 2**20
 
 
-class RunDirError(Exception):
+class RunDirError(DlbuildError):
     """A run directory cannot be used (unwritable, foreign, or already completed)."""

@@ -1,10 +1,11 @@
-"""Loss ↔ output ↔ target consistency, checked without TensorFlow.
+"""Loss ↔ output ↔ target consistency, checked without TensorFlow: the one static analyzer of it.
 
 Keras accepts every combination below and then trains a model that cannot learn (a softmax fed to
 a loss that applies softmax again), or fails in the middle of the first epoch with a message about
-tensor shapes (a sparse loss on a one-unit output). Each rule here reads only the expanded graph
-(:class:`builder.spec.topology.Topology`), the ``compile`` section and the ``data`` section, and
-reports at the spec path the user has to change:
+tensor shapes (a sparse loss on a one-unit output). Each rule here reads only the facts
+:mod:`builder.spec.output_facts` takes from the expanded graph, the ``compile`` section and the
+``data`` section, and reports at the spec path the user has to change. Errors
+(:func:`check_parts`, run by ``load_spec``):
 
 1. ``from_logits: true`` on a probabilistic loss whose output already ends in ``softmax`` or
    ``sigmoid`` (Keras's own warning, ``keras/src/backend/tensorflow/nn.py``, only logs it).
@@ -19,129 +20,28 @@ reports at the spec path the user has to change:
 6. ``data.one_hot: true`` with a sparse loss (which wants class indices), or with regression
    targets (nothing to encode).
 
-Target facts come from :data:`builder.catalog.datasets.DATASETS` (bundled datasets; ``tests/spec/test_consistency.py`` checks the
-table against the data itself) or from ``data.task`` for CSV files. NPZ targets may be anything,
-so only the rules that need no target facts (1 and 3's one-unit case) apply to them.
+Warnings (:func:`likely_mistakes`, shown by ``dlbuild check``), for what may be meant:
 
-No TensorFlow import here.
+7. ``from_logits: true`` on an output whose own layer applies softmax or sigmoid (a Conv2D with
+   ``activation: sigmoid``: rule 1 reads only Dense layers and standalone activation layers).
+8. A sigmoid output with a categorical loss.
+9. A softmax output with binary cross-entropy (a one-unit softmax is always 1).
+10. A final Dense whose units differ from the dataset's classes (rule 5 covers a softmax with too few).
+
+And once the data is loaded, :func:`check_labels`: class-index labels within the output's units.
+
+Target facts come from :data:`builder.catalog.datasets.DATASETS` (bundled datasets;
+``tests/spec/test_consistency.py`` checks the table against the data itself) or from
+``data.task`` for CSV files. NPZ targets may be anything, so only the rules that need no target
+facts (1 and 3's one-unit case) apply to them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
-from builder.catalog.datasets import DATASETS
+from builder.catalog.registry import catalog as load_catalog, normalize
 from builder.errors import Diagnostic
-
-
-#: Layers that pass their input through unchanged in shape and meaning at inference.
-_TRANSPARENT = {"Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
-                "Identity", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"}
-_PROBABILISTIC = {"softmax", "sigmoid", "log_softmax"}
-_BINARY = {"binary_crossentropy", "binary_focal_crossentropy"}
-_SPARSE = {"sparse_categorical_crossentropy"}
-_CATEGORICAL = {"categorical_crossentropy", "categorical_focal_crossentropy"}
-
-
-@dataclass(frozen=True)
-class _Output:
-    """What is known about one model output: its name, units and final activation."""
-
-    name: str
-    units: int | None
-    activation: str | None
-    path: tuple  # spec path of the layer item that produces it
-
-
-@dataclass(frozen=True)
-class _Targets:
-    """What is known about the targets: ``classes`` (None: unknown), ``regression``."""
-
-    classes: int | None = None
-    regression: bool = False
-    known: bool = False
-    source: str = ""
-
-
-def _snake(name: str) -> str:
-    import re
-
-    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
-
-
-def _activation_name(value: Any, catalog) -> str | None:
-    if not isinstance(value, str):
-        return None
-    entry = catalog.lookup("activation", value) if catalog is not None else None
-    return (entry.name if entry is not None else value).lower()
-
-
-def _outputs(topology, catalog) -> list[_Output]:
-    nodes = {n.name: n for n in topology.nodes}
-    found = []
-    for out_name in topology.outputs:
-        node = nodes.get(out_name)
-        activation = None
-        # Walk back through layers that change nothing (Dropout) and standalone activations.
-        while node is not None:
-            if node.layer in ("Activation",):
-                activation = activation or _activation_name(node.args.get("activation"), catalog)
-            elif node.layer == "Softmax":
-                activation = activation or "softmax"
-            elif node.layer not in _TRANSPARENT:
-                break
-            node = nodes.get(node.inputs[0]) if len(node.inputs) == 1 else None
-        if node is None:
-            continue
-        if node.layer != "Dense":
-            # Only Dense outputs have a unit count we can read without building the model.
-            if activation:
-                found.append(_Output(out_name, None, activation, node.path))
-            continue
-        units = node.args.get("units")
-        units = units if isinstance(units, int) and not isinstance(units, bool) else None
-        own = _activation_name(node.args.get("activation"), catalog)
-        act = activation or (own if own not in (None, "linear") else None)
-        found.append(_Output(out_name, units, act, node.path))
-    return found
-
-
-def _targets(data: dict) -> _Targets:
-    if data.get("dataset") is not None:
-        name = data["dataset"]
-        facts = DATASETS.get(name)
-        if facts is not None and facts.task is not None:
-            return _Targets(facts.classes, facts.task == "regression", True, f"dataset '{name}'")
-        return _Targets()
-    if data.get("csv") is not None and data.get("task") in ("classification", "regression"):
-        return _Targets(None, data["task"] == "regression", True, f"data.task: {data['task']}")
-    return _Targets()
-
-
-def _loss_for(loss: Any, output: str, n_outputs: int) -> tuple[Any, tuple]:
-    """The loss item applying to ``output`` and its spec path (a per-output mapping or one loss)."""
-    if isinstance(loss, dict) and n_outputs > 1 and output in loss:
-        return loss[output], ("compile", "loss", output)
-    return loss, ("compile", "loss")
-
-
-def _loss_parts(item: Any, catalog) -> tuple[str | None, dict, tuple]:
-    """``(canonical snake_case name, args, path suffix to the args)`` of a loss item."""
-    if isinstance(item, str):
-        name, args, suffix = item, {}, ()
-    elif isinstance(item, dict) and len(item) == 1:
-        (name, args), = item.items()
-        args = args if isinstance(args, dict) else {}
-        suffix = (name,)
-    else:
-        return None, {}, ()
-    if not isinstance(name, str):
-        return None, {}, ()
-    entry = catalog.lookup("loss", name) if catalog is not None else None
-    canonical = _snake(entry.name) if entry is not None and entry.is_class else (entry.name if entry else name)
-    return canonical.lower(), args, suffix
+from builder.spec import output_facts as facts
+from builder.spec.output_facts import BINARY, CATEGORICAL, PROBABILISTIC, SPARSE
 
 
 def check(spec) -> list[Diagnostic]:
@@ -154,33 +54,28 @@ def check_parts(topology, compile_section: dict, data: dict, catalog=None) -> li
 
     Returns diagnostics with spec paths (located by :class:`builder.spec.source.Source` when reported).
     """
-    if catalog is None:
-        from builder.catalog.registry import catalog as load_catalog
-
-        catalog = load_catalog()
+    catalog = catalog if catalog is not None else load_catalog()
     problems: list[Diagnostic] = []
-    outputs = _outputs(topology, catalog)
-    targets = _targets(data) if len(topology.outputs) == 1 else _Targets()
+    targets = facts.targets(data) if len(topology.outputs) == 1 else facts.Targets()
     one_hot = data.get("one_hot") is True
     if one_hot and targets.regression:
         problems.append(Diagnostic(
             f"'one_hot' encodes class indices, but the targets of {targets.source} are real numbers "
             "(regression)", ("data", "one_hot")))
-    for out in outputs:
-        item, loss_path = _loss_for(compile_section.get("loss"), out.name, len(topology.outputs))
-        name, args, suffix = _loss_parts(item, catalog)
-        if name is None:
+    for out in facts.outputs(topology, catalog):
+        loss = facts.loss_of(compile_section.get("loss"), out.name, topology.outputs, catalog)
+        if loss is None or not out.judged:
             continue
-        where = loss_path + suffix
+        name, args, loss_path, where = loss.name, loss.args, loss.path, loss.where
         units = f"{out.units} unit{'s' if out.units != 1 else ''}" if out.units is not None else None
-        probabilistic = name in _BINARY | _SPARSE | _CATEGORICAL
-        if probabilistic and args.get("from_logits") is True and out.activation in _PROBABILISTIC:
+        probabilistic = name in BINARY | SPARSE | CATEGORICAL
+        if probabilistic and args.get("from_logits") is True and out.activation in PROBABILISTIC:
             problems.append(Diagnostic(
                 f"from_logits: true tells the loss that output '{out.name}' gives raw scores, but it "
                 f"ends in a {out.activation} activation, so {out.activation} would be applied twice; "
                 f"remove the activation from the last layer or set from_logits: false",
                 where + ("from_logits",)))
-        if name in _BINARY and out.units is not None and out.units > 1 and (
+        if name in BINARY and out.units is not None and out.units > 1 and (
                 (targets.known and targets.classes is not None and targets.classes > 2)
                 or out.activation == "softmax"):
             what = f"{targets.classes} classes" if targets.classes else "a softmax over classes"
@@ -188,11 +83,11 @@ def check_parts(topology, compile_section: dict, data: dict, catalog=None) -> li
                 f"{name} treats each of the {units} of output '{out.name}' as a separate yes/no "
                 f"target, but the targets are class indices ({what}); use sparse_categorical_crossentropy",
                 loss_path))
-        if name in _SPARSE and one_hot and not targets.regression:
+        if name in SPARSE and one_hot and not targets.regression:
             problems.append(Diagnostic(
                 f"{name} expects class indices, but data.one_hot: true makes one-hot targets; use "
                 + name.replace("sparse_", "") + " (or remove one_hot)", loss_path))
-        elif name in _SPARSE:
+        elif name in SPARSE:
             if out.units == 1:
                 problems.append(Diagnostic(
                     f"{name} needs one output unit per class, but output '{out.name}' has 1 unit"
@@ -203,24 +98,57 @@ def check_parts(topology, compile_section: dict, data: dict, catalog=None) -> li
                 problems.append(Diagnostic(
                     f"{name} needs integer class labels, but the targets of {targets.source} are "
                     "real numbers (regression); use mse or mae with a linear output", loss_path))
-        if name in _CATEGORICAL and targets.known and not (one_hot and not targets.regression):
+        if name in CATEGORICAL and targets.known and not (one_hot and not targets.regression):
             problems.append(Diagnostic(
                 f"{name} expects one-hot targets, but the targets of {targets.source} are "
                 + ("real numbers (regression); use mse or mae" if targets.regression else
                    "integer class labels; use sparse_" + name), loss_path))
         if (targets.classes and out.units is not None and out.activation == "softmax"
-                and name in _SPARSE | _CATEGORICAL and out.units < targets.classes):
+                and name in SPARSE | CATEGORICAL and out.units < targets.classes):
             problems.append(Diagnostic(
                 f"output '{out.name}' has {units} but {targets.source} has {targets.classes} classes; "
-                f"give the last layer units: {targets.classes}", _units_path(topology, out)))
+                f"give the last layer units: {targets.classes}", facts.units_path(topology, out)))
     return problems
 
-
-def _units_path(topology, out: _Output) -> tuple:
-    node = next((n for n in topology.nodes if n.path == out.path), None)
-    if node is not None and "units" in node.args:
-        return out.path + ("units",)
-    return out.path
+def likely_mistakes(spec, catalog=None) -> list[Diagnostic]:
+    """Loss ↔ output ↔ target combinations of a checked :class:`builder.spec.load.Spec` that are
+    probably wrong but not certainly (``dlbuild check`` shows them as warnings, rules 7-10 above),
+    in output order. Each diagnostic's path is where to look: the loss's ``from_logits``, the
+    layer applying the activation, or the final Dense.
+    """
+    catalog = catalog if catalog is not None else load_catalog()
+    found: list[Diagnostic] = []
+    topology = spec.topology
+    outputs = facts.outputs(topology, catalog)
+    for out in outputs:
+        loss = facts.loss_of(spec.compile.get("loss"), out.name, topology.outputs, catalog)
+        if loss is None:
+            continue
+        act = out.final_activation
+        if act in ("softmax", "sigmoid") and loss.args.get("from_logits") is True:
+            found.append(Diagnostic(
+                f"output '{out.name}' already applies {act}, but the loss has from_logits: true, so "
+                f"{act} is applied twice; remove the activation or set from_logits: false",
+                loss.where + ("from_logits",)))
+        spelled = normalize(loss.spelled)
+        if act == "sigmoid" and "categorical" in loss.name:
+            found.append(Diagnostic(
+                f"output '{out.name}' uses sigmoid with a categorical loss ({spelled}); for one class per "
+                "sample use softmax, for independent labels use binary_crossentropy", out.activation_path))
+        if act == "softmax" and loss.name in BINARY:
+            found.append(Diagnostic(
+                f"output '{out.name}' uses softmax with binary cross-entropy; use sigmoid for "
+                "independent labels or a categorical loss for one class per sample", out.activation_path))
+    # The final Dense's units against the dataset's classes (single-output classifiers only).
+    targets = facts.targets(spec.data) if len(topology.outputs) == 1 else facts.Targets()
+    k = targets.classes if spec.data.get("task") != "regression" else None
+    if k is not None and outputs and outputs[0].units is not None:
+        units = outputs[0].units
+        if units != k and not (k == 2 and units == 1):
+            found.append(Diagnostic(
+                f"the final Dense has {units} units but dataset '{spec.data.get('dataset')}' has "
+                f"{k} classes; use units: {k}" + (" (or 1 with sigmoid)" if k == 2 else ""), outputs[0].path))
+    return found
 
 
 def check_labels(spec, targets: list, output_units: int | None, catalog=None) -> list[Diagnostic]:
@@ -241,20 +169,18 @@ def check_labels(spec, targets: list, output_units: int | None, catalog=None) ->
 
     if output_units is None or len(spec.topology.outputs) != 1:
         return []
-    if catalog is None:
-        from builder.catalog.registry import catalog as load_catalog
-
-        catalog = load_catalog()
-    item, loss_path = _loss_for(spec.compile.get("loss"), spec.topology.outputs[0], 1)
-    name, _, _ = _loss_parts(item, catalog)
+    catalog = catalog if catalog is not None else load_catalog()
+    output = spec.topology.outputs[0]
+    loss = facts.loss_of(spec.compile.get("loss"), output, [output], catalog)
+    name, loss_path = (loss.name, loss.path) if loss is not None else (None, ("compile", "loss"))
     ys = [np.asarray(y) for y in targets if y is not None and np.size(y)]
-    if name not in _SPARSE or not ys or any(y.dtype.kind not in "iu" for y in ys):
+    if name not in SPARSE or not ys or any(y.dtype.kind not in "iu" for y in ys):
         return []
     low, high = min(int(y.min()) for y in ys), max(int(y.max()) for y in ys)
     if low >= 0 and high < output_units:
         return []
-    outputs = _outputs(spec.topology, catalog)
-    where = _units_path(spec.topology, outputs[0]) if outputs and outputs[0].units is not None else loss_path
+    outputs = facts.outputs(spec.topology, catalog)
+    where = facts.units_path(spec.topology, outputs[0]) if outputs and outputs[0].units is not None else loss_path
     if low < 0:
         return [Diagnostic(f"{name} needs class indices 0, 1, …, but the data has label {low}", loss_path)]
     return [Diagnostic(

@@ -107,7 +107,7 @@ def explain_entry(entry: Entry, with_doc: bool = True) -> str:
 
 def _section_matches(name: str) -> list[str]:
     """Spec sections (``fit``) or section keys (``fit.epochs`` or a bare key that only one section has)."""
-    from builder.spec.load import REQUIRED, SECTIONS
+    from builder.spec.sections import REQUIRED, SECTIONS
 
     out = []
     section, _, key = name.partition(".")
@@ -184,7 +184,7 @@ def explain(name: str, spec_path: str | None = None, with_doc: bool = True, cat:
             seen.add((kind, entry.name))
             parts.append(explain_entry(entry, with_doc))
     if not parts:
-        from builder.spec.load import SECTIONS
+        from builder.spec.sections import SECTIONS
 
         candidates = {n for kind in cat.entries for n in cat.names(kind, snake=True)}
         candidates |= {n for kind in cat.entries for n in cat.names(kind)}

@@ -1,6 +1,6 @@
 """Search spaces inside a spec: find them, check them, and resolve them to concrete values.
 
-Any value in a spec may be replaced by a search space (ARCHITECTURE.md §2)::
+Any value in a spec may be replaced by a search space (docs/architecture.md, "Spec language")::
 
     units: {choice: [64, 128, 256]}
     units: {int: [32, 512], step: 32}                 # sampling: linear (default) | log

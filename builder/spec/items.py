@@ -1,6 +1,6 @@
 """The one item rule of the spec language, for layers and every nested Keras object.
 
-An item is written in one of three forms (ARCHITECTURE.md §2)::
+An item is written in one of three forms (docs/architecture.md, "Spec language")::
 
     batch_normalization                    # bare name: default arguments
     dropout: 0.25                          # {name: scalar}: the first positional argument

@@ -2,9 +2,9 @@
 
 Nothing here is written per layer or per optimizer: the schema is derived from
 
-* :data:`builder.spec.load.SECTIONS` (every section key, its types, choices and doc) and
-  :data:`builder.spec.load.TOP_LEVEL` / :data:`builder.spec.load.MODEL_KEYS`;
-* :mod:`builder.spec.topology` (item-level keys, input options, block options);
+* :data:`builder.spec.sections.SECTIONS` (every section key, its types, choices and doc) and
+  :data:`builder.spec.sections.TOP_LEVEL` / :data:`builder.spec.sections.MODEL_KEYS`;
+* :mod:`builder.spec.nodes` (item-level keys, input options, block options);
 * :mod:`builder.spec.hparams` (the search-space forms ``choice`` / ``int`` / ``float``);
 * the Keras catalog (:func:`builder.catalog.registry.catalog`): every layer, activation, initializer,
   regularizer, constraint, optimizer, schedule, loss, metric and callback, with its accepted
@@ -141,8 +141,8 @@ def _item_schema(kind: str, values: dict, bare: list[str]) -> dict:
 
 
 def _field_schema(section: str, key: str, f) -> dict:
-    """Schema of one section key from its :class:`builder.spec.load.Field`."""
-    from builder.spec.load import REQUIRED
+    """Schema of one section key from its :class:`builder.spec.sections.Field`."""
+    from builder.spec.sections import REQUIRED
 
     kind = ITEM_FIELDS.get((section, key))
     if kind == "metric":
@@ -171,7 +171,7 @@ def _field_schema(section: str, key: str, f) -> dict:
                 "type": "object", "required": ["folds"], "additionalProperties": False,
                 "properties": {"folds": {"type": "integer", "minimum": 2}, "shuffle": {"type": "boolean"}}}]}
         if (section, key) == ("export", "formats"):
-            from builder.spec.load import EXPORT_FORMATS
+            from builder.spec.sections import EXPORT_FORMATS
 
             schema["items"] = {"enum": list(EXPORT_FORMATS)}
         if not set(types) & {"array", "object"}:
@@ -212,8 +212,8 @@ def build_schema(cat=None) -> dict:
         cat: A :class:`builder.catalog.registry.Catalog` (default: the installed Keras's catalog).
     """
     from builder.catalog.registry import catalog
-    from builder.spec.load import MODEL_KEYS, SECTIONS, TOP_LEVEL
-    from builder.spec.topology import BLOCK_KEYS, INPUT_KEYS, ITEM_KEYS
+    from builder.spec.sections import MODEL_KEYS, SECTIONS, TOP_LEVEL
+    from builder.spec.nodes import BLOCK_KEYS, INPUT_KEYS, ITEM_KEYS
 
     cat = cat or catalog()
     defs: dict[str, Any] = {"search_space": _search_space(),

@@ -55,9 +55,10 @@ def test_denied_names_are_found_but_marked(cat):
 
 def test_shipped_catalog_is_up_to_date():
     """The JSON that `validate` reads without TensorFlow equals a fresh scan of Keras and dlbuild's
-    own layers and optimizers. If this fails, regenerate it: python -m builder.catalog.registry"""
+    own layers and optimizers. If this fails, regenerate it: python -m builder.catalog.scan"""
     import json
 
-    from builder.catalog.registry import _SNAPSHOT, build_catalog
+    from builder.catalog.registry import SNAPSHOT
+    from builder.catalog.scan import build_catalog
 
-    assert json.loads(_SNAPSHOT.read_text()) == json.loads(json.dumps(build_catalog()))
+    assert json.loads(SNAPSHOT.read_text()) == json.loads(json.dumps(build_catalog()))

@@ -68,11 +68,11 @@ def test_shell_completion_completes_commands_and_options():
     import os
 
     env = {**os.environ, "_DLBUILD_COMPLETE": "bash_complete", "COMP_WORDS": "dlbuild ex", "COMP_CWORD": "1"}
-    out = subprocess.run([sys.executable, "-m", "builder.cli.main"], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "builder.cli"], env=env, capture_output=True, text=True)
     assert out.returncode == 0 and {"plain,explain", "plain,export"} <= set(out.stdout.split())
     env.update(COMP_WORDS="dlbuild fit --re", COMP_CWORD="2")
-    out = subprocess.run([sys.executable, "-m", "builder.cli.main"], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "builder.cli"], env=env, capture_output=True, text=True)
     assert "plain,--resume" in out.stdout.split()
-    script = subprocess.run([sys.executable, "-m", "builder.cli.main"], capture_output=True, text=True,
+    script = subprocess.run([sys.executable, "-m", "builder.cli"], capture_output=True, text=True,
                             env={**os.environ, "_DLBUILD_COMPLETE": "bash_source"})
     assert "complete -o nosort -F _dlbuild_completion dlbuild" in script.stdout

@@ -11,7 +11,8 @@ import pytest
 
 from builder.catalog.datasets import list_datasets
 from builder.data.sources import bundled
-from builder.data.sources.files import Arrays, load_arrays
+from builder.data.load import load_arrays
+from builder.data.sources.arrays import Arrays
 from builder.data.splits import split_arrays
 from builder.errors import SpecError
 
@@ -278,7 +279,7 @@ def test_split_regression_and_bad_fractions():
 
 
 def test_data_modules_do_not_import_tensorflow():
-    code = ("import sys, pathlib; from builder.data.sources.files import load_arrays; "
+    code = ("import sys, pathlib; from builder.data.load import load_arrays; "
             "from builder.data.splits import split_arrays; load_arrays({'dataset': 'iris'}, pathlib.Path('.')); "
             "assert not any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules), 'TF imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -9,12 +9,18 @@ import pathlib
 import numpy as np
 import pytest
 
-from builder.data import sequences
-from builder.data.sources import bundled
 from builder.data import text as tx
-from builder.data.sources.files import load_arrays
+from builder.data.load import load_arrays, vocabulary_for
+from builder.data.sequences.language_model import lm_samples
+from builder.data.sequences.masked_lm import mask_tokens
+from builder.data.sequences.pairs import teacher_forcing
+from builder.data.sequences.prepared import vocabulary
+from builder.data.sequences.windows import naive_forecast_metrics, sliding_windows
+from builder.data.sources import bundled
+from builder.data.sources.ts_file import read_ts
 from builder.data.splits import split_arrays
 from builder.errors import SpecError
+from builder.spec.data_options import resolve_options
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -98,7 +104,7 @@ TS = """# comment
 
 def test_read_ts_channels_last_ragged(tmp_path):
     (tmp_path / "toy_TRAIN.ts").write_text(TS)
-    series, labels, names = sequences.read_ts(tmp_path / "toy_TRAIN.ts")
+    series, labels, names = read_ts(tmp_path / "toy_TRAIN.ts")
     assert names == ("a", "b") and labels == ["a", "b", "a", "b"]
     assert series[0].shape == (3, 2) and series[0][:, 1].tolist() == [4, 5, 6]
 
@@ -134,7 +140,7 @@ def test_sequence_option_rejects_text_sources(tmp_path):
 
 def test_sliding_windows_geometry():
     series = np.arange(10, dtype=np.float32)
-    x, y = sequences.sliding_windows(series, series, input=3, horizon=2, stride=2)
+    x, y = sliding_windows(series, series, input=3, horizon=2, stride=2)
     assert x.shape == (3, 3, 1) and y.shape == (3, 2)
     assert x[0, :, 0].tolist() == [0, 1, 2] and y[0].tolist() == [3, 4]
     assert x[1, :, 0].tolist() == [2, 3, 4] and y[1].tolist() == [5, 6]
@@ -152,7 +158,7 @@ def test_window_splits_in_time_order_without_target_leakage(tmp_path):
     assert ytr.max() < 60 and 60 <= yv.min() and yv.max() < 80 and yte.min() >= 80
     assert yte[0].tolist() == [80, 81] and xte[0, :, 0].tolist() == [75, 76, 77, 78, 79]  # past context is allowed
     assert all(np.all(np.diff(part[1][:, 0]) > 0) for part in (s.train, s.val, s.test))  # never shuffled
-    naive = sequences.naive_forecast_metrics(s)
+    naive = naive_forecast_metrics(s)
     assert naive["mae"] == pytest.approx(1.5)  # last value t-1 vs targets t, t+1
 
 
@@ -166,10 +172,10 @@ def test_window_needs_a_series_and_series_need_window():
 # ---------------------------------------------------------------- pairs / teacher forcing
 
 def test_teacher_forcing_shift():
-    dec_in, dec_out = sequences.teacher_forcing([np.array([5, 6, 7]), np.array([8])], 5, start_id=2, end_id=3)
+    dec_in, dec_out = teacher_forcing([np.array([5, 6, 7]), np.array([8])], 5, start_id=2, end_id=3)
     assert dec_out.tolist() == [[5, 6, 7, 3, 0], [8, 3, 0, 0, 0]]
     assert dec_in.tolist() == [[2, 5, 6, 7, 0], [2, 8, 0, 0, 0]]
-    dec_in, dec_out = sequences.teacher_forcing([np.array([5, 6, 7, 9])], 3, start_id=2, end_id=3)
+    dec_in, dec_out = teacher_forcing([np.array([5, 6, 7, 9])], 3, start_id=2, end_id=3)
     assert dec_out.tolist() == [[5, 6, 3]] and dec_in.tolist() == [[2, 5, 6]]
 
 
@@ -190,9 +196,9 @@ def test_csv_pairs_give_named_encoder_decoder_inputs(tmp_path):
 # ---------------------------------------------------------------- language model
 
 def test_lm_samples_are_next_token_shifted():
-    x, y = sequences.lm_samples(np.arange(12), 4)
+    x, y = lm_samples(np.arange(12), 4)
     assert x.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]] and y.tolist() == [[1, 2, 3, 4], [5, 6, 7, 8]]
-    x, _ = sequences.lm_samples(np.arange(12), 4, stride=3)
+    x, _ = lm_samples(np.arange(12), 4, stride=3)
     assert x[:, 0].tolist() == [0, 3, 6]
 
 
@@ -201,7 +207,7 @@ def test_language_model_stream_vocabulary_and_time_order(tmp_path):
     (tmp_path / "c.txt").write_text(text)
     s = split({"text_file": "c.txt", "language_model": {"sequence_length": 10, "level": "char"}}, tmp_path,
               v=0.1, t=0.2)
-    vocab = sequences.vocabulary(s)
+    vocab = vocabulary(s)
     assert vocab[:2] == ["", "[UNK]"] and sorted(vocab[2:]) == list("abcdefg")
     decode = lambda ids: "".join(vocab[i] for i in ids)  # noqa: E731
     assert decode(s.train[0][0]) == text[:10] and decode(s.train[1][0]) == text[1:11]
@@ -213,7 +219,7 @@ def test_vocabulary_for_matches_split(tmp_path):
     (tmp_path / "c.txt").write_text("to be or not to be " * 30)
     data = {"text_file": "c.txt", "language_model": {"sequence_length": 4, "level": "word"},
             "validation_split": 0.1, "test_split": 0.2}
-    assert sequences.vocabulary_for(data, tmp_path) == ["", "[UNK]", "be", "to", "not", "or"]
+    assert vocabulary_for(data, tmp_path) == ["", "[UNK]", "be", "to", "not", "or"]
 
 
 # ---------------------------------------------------------------- masked LM
@@ -243,7 +249,7 @@ def _ids(n=2000, length=64):
 
 def test_mask_tokens_numpy_80_10_10():
     ids = _ids()
-    masked, w = sequences.mask_tokens(ids, np.random.default_rng(1), **MLM)
+    masked, w = mask_tokens(ids, np.random.default_rng(1), **MLM)
     _check_masking(ids, masked, w)
 
 
@@ -275,10 +281,10 @@ def test_masked_lm_from_text_samples_and_corpus():
 # ---------------------------------------------------------------- option checks (TF-free)
 
 def test_option_errors_are_located():
-    _, errs = sequences.resolve_options("window", {"horizon": 0, "strid": 1})
+    _, errs = resolve_options("window", {"horizon": 0, "strid": 1})
     paths = {p for _, p in errs}
     assert ("data", "window") in paths and ("data", "window", "horizon") in paths and ("data", "window", "strid") in paths
-    _, errs = sequences.resolve_options("masked_lm", {"rate": 1.5})
+    _, errs = resolve_options("masked_lm", {"rate": 1.5})
     assert errs and errs[0][1] == ("data", "masked_lm", "rate")
     with pytest.raises(SpecError, match="at most one"):
         load_arrays({"dataset": "hamlet", "language_model": {"sequence_length": 5}, "masked_lm": {}}, ROOT)
@@ -335,6 +341,7 @@ def test_data_doc_examples_validate():
 
 # ---------------------------------------------------------------- end to end
 
+@pytest.mark.slow
 def test_fit_text_classifier_on_real_movie_reviews(tmp_path):
     import builder
 

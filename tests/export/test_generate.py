@@ -11,10 +11,13 @@ import builder
 from builder.run.artifacts import load_keras
 from builder.cli.generate import generate_cmd
 from builder.data import text as tx
-from builder.data.sequences import derive_pairs, teacher_forcing
+from builder.data.sequences.pairs import derive_pairs, teacher_forcing
 from builder.errors import SpecError
-from builder.export.generate import (SEQ2SEQ, GenerateError, GenRun, banned_ids, decode_batch, exact_match, generate,
-                              greedy_decode, load_run, pick, target_ids)
+from builder.export.decoding import decode_batch, greedy_decode, target_ids
+from builder.export.exact_match import exact_match
+from builder.export.generate import generate
+from builder.export.genrun import SEQ2SEQ, GenerateError, GenRun, load_run
+from builder.export.sampling import banned_ids, pick
 from builder.spec.load import load_spec
 
 QUICK = ["fit.epochs=1", "fit.callbacks=[]"]
@@ -231,6 +234,7 @@ def test_generate_reduces_a_derived_task_prompt_to_its_words():
 
 # ---------------------------------------------------------------- trained runs
 
+@pytest.mark.slow
 def test_lm_run_generates_n_characters_of_its_vocabulary(lm_run):
     assert (lm_run / "vocabulary.json").is_file()
     run = load_run(lm_run)
@@ -248,6 +252,7 @@ def test_lm_run_generates_n_characters_of_its_vocabulary(lm_run):
     assert len(long_prompt.tokens) == 5
 
 
+@pytest.mark.slow
 def test_generate_cli_prints_text_and_perplexity(lm_run):
     result = CliRunner().invoke(generate_cmd, [str(lm_run), "--prompt", "KING", "--length", "25",
                                                "--temperature", "0"])
@@ -257,6 +262,7 @@ def test_generate_cli_prints_text_and_perplexity(lm_run):
     assert bad.exit_code == 2
 
 
+@pytest.mark.slow
 def test_seq2seq_run_greedy_reply_uses_the_vocabulary(seq2seq_run):
     run = load_run(seq2seq_run)
     assert run.kind == "seq2seq" and (run.source_length, run.window) == (30, 31) and run.derive == "reverse"
@@ -266,6 +272,7 @@ def test_seq2seq_run_greedy_reply_uses_the_vocabulary(seq2seq_run):
     assert generate(run, "To be, or not", 10).ids == out.ids  # greedy: deterministic
 
 
+@pytest.mark.slow
 def test_exact_match_decodes_the_held_out_pairs_as_generate_does(seq2seq_run):
     run = load_run(seq2seq_run)
     em = exact_match(seq2seq_run, "test", limit=40, batch_size=16, examples=3)
@@ -278,6 +285,7 @@ def test_exact_match_decodes_the_held_out_pairs_as_generate_does(seq2seq_run):
         exact_match(seq2seq_run, "train")
 
 
+@pytest.mark.slow
 def test_generate_refuses_runs_it_cannot_use(tmp_path, bert_run):
     runner = CliRunner()
     empty = tmp_path / "empty"
@@ -300,6 +308,7 @@ def test_generate_refuses_runs_it_cannot_use(tmp_path, bert_run):
         load_run(clf)
 
 
+@pytest.mark.slow
 def test_bert_finetune_starts_from_the_pretrained_encoder(bert_run):
     voc, level = tx.load_vocabulary(bert_run)
     assert level == "word" and len(voc) == 5000 and voc[2] == "[MASK]"
@@ -329,7 +338,7 @@ def test_bert_specs_share_the_test_sentences():
 
     import yaml
 
-    from builder.data.sources.files import load_arrays
+    from builder.data.load import load_arrays
     from builder.data.splits import split_arrays
 
     docs = [yaml.safe_load(open(f"specs/bert_{k}.yaml")) for k in ("pretrain", "finetune")]
@@ -345,6 +354,7 @@ def test_bert_specs_share_the_test_sentences():
     assert list(pre.test[0]) == list(fine.test[0])
 
 
+@pytest.mark.slow
 def test_cli_exact_match_prints_the_split_accuracy_and_prompt_is_needed_otherwise(seq2seq_run):
     em = exact_match(seq2seq_run, "val")
     r = CliRunner().invoke(generate_cmd, [str(seq2seq_run), "--exact-match", "val"])

@@ -5,7 +5,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from builder.model.check import check_spec, format_report, layer_flops, static_warnings
+from builder.model.check import check_spec, format_report
+from builder.model.flops import layer_flops
+from builder.model.lint import static_warnings
 from builder.cli.tools import check_cmd
 from builder.errors import SpecError
 from builder.spec.load import load_spec

@@ -50,7 +50,7 @@ fit:
 
 
 def dlbuild(*args, timeout=300, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "builder.cli.main", *map(str, args)], cwd=ROOT, env=ENV,
+    return subprocess.run([sys.executable, "-m", "builder.cli", *map(str, args)], cwd=ROOT, env=ENV,
                           capture_output=True, text=True, timeout=timeout, **kw)
 
 
@@ -111,7 +111,7 @@ def _check_no_half_written(run: Path) -> list[str]:
 
 def _kill_export_when(run: Path, ready, limit: float = 240) -> bool:
     """Start ``dlbuild export`` on ``run`` and SIGKILL it once ``ready(run)``; False if it finished first."""
-    proc = subprocess.Popen([sys.executable, "-m", "builder.cli.main", "export", str(run), "--format", "saved_model",
+    proc = subprocess.Popen([sys.executable, "-m", "builder.cli", "export", str(run), "--format", "saved_model",
                              "--format", "tflite", "--format", "keras", "--check-samples", "20"],
                             cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.monotonic()

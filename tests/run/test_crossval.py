@@ -227,7 +227,7 @@ def _small_model(augment: bool):
 
 
 def test_tta_changes_predictions_only_when_augmentation_layers_exist():
-    from builder.run.evaluate import tta_model
+    from builder.run.ensembles import tta_model
 
     x = np.random.default_rng(0).random((16, 12, 12, 1)).astype("float32")
     plain = _small_model(augment=False)
@@ -366,7 +366,7 @@ compile:
 def test_masked_lm_weighted_accuracy_counts_only_masked_positions(write_spec):
     import keras
 
-    from builder.spec.load import logged_metrics
+    from builder.spec.section_checks import logged_metrics
     from builder.catalog.registry import catalog
     from builder.model.graph import build_compile_args
 

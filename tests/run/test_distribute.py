@@ -96,7 +96,7 @@ def test_two_local_workers_train_in_sync_like_one_process(tmp_path, write_spec):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     runs = {}
     for name, extra in (("mw", ["--workers", "2"]), ("single", [])):
-        done = subprocess.run([sys.executable, "-m", "builder.cli.main", "fit", spec, "-q", "--out", str(tmp_path / name),
+        done = subprocess.run([sys.executable, "-m", "builder.cli", "fit", spec, "-q", "--out", str(tmp_path / name),
                                *extra], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         runs[name] = tmp_path / name
@@ -130,7 +130,7 @@ def test_killing_one_worker_then_restarting_both_resumes_training(tmp_path, writ
     spec = write_spec(SEEDED.replace("epochs: 3", "epochs: 40").replace("batch_size: 16", "batch_size: 4"))
     out = tmp_path / "mw"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "builder.cli.main", "fit", spec, "-q", "--out", str(out), "--workers", "2"]
+    cmd = [sys.executable, "-m", "builder.cli", "fit", spec, "-q", "--out", str(out), "--workers", "2"]
     parent = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
 

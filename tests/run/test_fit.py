@@ -58,7 +58,7 @@ def test_sigkill_after_an_epoch_then_resume_records_every_epoch_once(write_spec,
     spec = write_spec(TINY_CNN.replace("epochs: 2", "epochs: 6").replace("max_train_samples: 600", "max_train_samples: 3000"))
     out = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, "-m", "builder.cli.main", "fit", spec, "--out", str(out), "-q"]
+    cmd = [sys.executable, "-m", "builder.cli", "fit", spec, "--out", str(out), "-q"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:

@@ -95,6 +95,8 @@ def test_corpus_is_large_enough():
 def _param(path: Path):
     case = parse_case(path)
     marks = [pytest.mark.xfail(strict=True, reason=case.xfail)] if case.xfail else []
+    if case.command != "validate":  # fit imports TensorFlow and builds the model (or loads data and trains)
+        marks.append(pytest.mark.slow)
     return pytest.param(path, id=path.stem, marks=marks)
 
 

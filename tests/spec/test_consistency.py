@@ -154,6 +154,7 @@ def test_check_is_tensorflow_free():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
+@pytest.mark.slow  # runs dlbuild fit (TensorFlow, the data pipeline) up to the label check
 def test_labels_beyond_the_output_units_are_a_located_error_before_training(tmp_path):
     import numpy as np
     from click.testing import CliRunner

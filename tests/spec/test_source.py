@@ -3,7 +3,8 @@
 import pytest
 
 from builder.errors import SpecError
-from builder.spec.source import apply_overrides, loads
+from builder.spec.overrides import apply_overrides
+from builder.spec.source import loads
 
 
 def test_positions_of_keys_and_values():

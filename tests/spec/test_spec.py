@@ -124,7 +124,7 @@ def test_a_shared_name_is_one_hyperparameter_used_in_two_places(write_spec):
 
 def test_objective_names_follow_what_keras_logs(write_spec):
     from builder.catalog.registry import catalog
-    from builder.spec.load import logged_metrics
+    from builder.spec.section_checks import logged_metrics
 
     names = logged_metrics({"metrics": ["mae", "accuracy", {"auc": {"name": "pr_auc"}}, {"precision": {}}]}, catalog())
     assert names[:5] == ["loss", "mean_absolute_error", "accuracy", "pr_auc", "precision"]
@@ -202,7 +202,7 @@ def test_tta_needs_augmentation_layers_and_a_positive_count(write_spec):
 
 def test_weighted_metrics_are_metric_items_and_logged(write_spec):
     from builder.catalog.registry import catalog
-    from builder.spec.load import logged_metrics
+    from builder.spec.section_checks import logged_metrics
 
     text = TECHNIQUES.replace("compile:\n", "compile:\n  metrics: [accuracy]\n  weighted_metrics: [accuracy, accurcy]\n")
     assert _errors(write_spec, text) == [(*_at(text, "weighted_metrics", "accurcy"),

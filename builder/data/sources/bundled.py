@@ -1,4 +1,6 @@
-"""Named datasets that work offline: vendored subsets, Debian's full Fashion-MNIST, sklearn tables.
+"""``data.dataset``: named datasets that work offline -- vendored subsets, Debian's full Fashion-MNIST,
+sklearn tables -- read by ``load_dataset(name) -> Arrays`` (shapes per dataset in its docstring; no
+TensorFlow).
 
 Sources (licences and citations in ``DATA_LICENSES.md``):
 
@@ -27,8 +29,8 @@ from typing import Callable
 
 import numpy as np
 
-from builder.data.sources.files import Arrays, unknown
 from builder.catalog.datasets import DATASETS
+from builder.data.sources.arrays import Arrays, ragged, unknown
 from builder.errors import Diagnostic, SpecError
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -152,8 +154,6 @@ def _movie_dialog() -> Arrays:
 
 def _ucr(name: str) -> Callable[[], Arrays]:
     def load() -> Arrays:
-        from builder.data.sequences import ragged
-
         with (files("builder.data") / "bundled" / f"{name}.npz").open("rb") as fh:
             with np.load(fh, allow_pickle=False) as npz:
                 parts = {k: npz[k] for k in npz.files}

@@ -1,0 +1,94 @@
+"""builder.tune.tuners: the strategy table, the objective, and SpecTuner driven by hand (no training)."""
+
+from pathlib import Path
+
+import pytest
+
+import builder
+from tune_specs import TUNE_SPEC
+
+
+def _resolving(spec):
+    """A HyperModel that only resolves the spec (so registers its spaces, as the real one does)
+    and builds no model: Keras Tuner calls ``build`` once per alternative when a tuner is made."""
+    import keras_tuner as kt
+
+    from builder.tune.hypermodel import SpecHyperModel
+
+    class Resolving(kt.HyperModel):
+        def build(self, hp):
+            SpecHyperModel(spec, splits=None).resolve(hp)
+
+    return Resolving()
+
+
+def test_every_strategy_the_spec_accepts_has_one_tuner_entry():
+    from builder.catalog.strategies import STRATEGIES
+    from builder.spec.sections import SECTIONS
+    from builder.tune.tuners import STRATEGIES as TABLE
+
+    assert tuple(TABLE) == STRATEGIES
+    assert SECTIONS["tune"]["strategy"].choices == STRATEGIES
+
+
+@pytest.mark.parametrize("strategy,oracle,tuner", [
+    ("random", "RandomSearchOracle", "SpecTuner"),
+    ("grid", "GridSearchOracle", "SpecTuner"),
+    ("coarse_to_fine", "CoarseToFineOracle", "SpecTuner"),
+    ("hyperband", "HyperbandOracle", "SpecHyperband"),
+    ("bayesian", "BayesianOptimizationOracle", "SpecTuner"),
+])
+def test_make_tuner_builds_the_strategy_oracle_over_the_whole_space(write_spec, tmp_path, strategy, oracle, tuner):
+    import keras_tuner as kt
+
+    from builder.tune.tuners import SpecTuner, make_tuner
+
+    spec = builder.load_spec(write_spec(TUNE_SPEC), overrides=[f"tune.strategy={strategy}", "tune.seed=11"])
+    made = make_tuner(spec, _resolving(spec), tmp_path, log=lambda line: None)
+    assert isinstance(made, SpecTuner) and type(made).__name__ == tuner
+    assert type(made.oracle).__name__ == oracle
+    assert [h.name for h in made.oracle.hyperparameters.space] == [
+        "model.layers[1].dense.units", "model.layers[2]", "model.layers[2].choice[0].dropout", "lr"]
+    assert made.oracle.objective.name == "val_accuracy" and made.oracle.objective.direction == "max"
+    assert made.oracle.seed == 11
+    assert Path(made.project_dir) == tmp_path / "kt"
+    if strategy == "hyperband":
+        assert isinstance(made, kt.Hyperband)  # brackets continue from the previous bracket's weights
+        assert made.oracle.max_epochs == spec.fit["epochs"] and made._budget is None
+    else:
+        assert made.oracle.max_trials == 3 and made._budget == 3
+
+
+def test_objective_direction_is_inferred_from_the_metric_name(write_spec):
+    from builder.tune.tuners import objective_of
+
+    spec = builder.load_spec(write_spec(TUNE_SPEC))
+    assert objective_of(spec).direction == "max"
+    loss = builder.load_spec(write_spec(TUNE_SPEC.replace("objective: val_accuracy", "objective: val_loss"), "b"))
+    assert objective_of(loss).direction == "min"
+
+
+def test_a_finished_trial_prints_one_line_and_records_its_seconds(write_spec, tmp_path):
+    from builder.tune.outputs import write_outputs
+    from builder.tune.tuners import make_tuner
+
+    spec = builder.load_spec(write_spec(TUNE_SPEC))
+    lines = []
+    tuner = make_tuner(spec, _resolving(spec), tmp_path, log=lines.append)
+    tuner.on_search_begin()
+    trial = tuner.oracle.create_trial(tuner.tuner_id)
+    tuner.on_trial_begin(trial)
+    tuner.oracle.update_trial(trial.trial_id, {"val_accuracy": 0.75})
+    trial.status = "COMPLETED"
+    tuner.on_trial_end(trial)
+    assert len(lines) == 1 and lines[0].startswith(f"trial 1/3 [{trial.trial_id}] val_accuracy 0.7500 | best 0.7500 |")
+    assert "lr=" in lines[0]
+    assert float((tmp_path / "trial_seconds" / f"{trial.trial_id}.txt").read_text()) >= 0
+    # the outputs of a search of that one trial: trials.csv, results.md, best.yaml, objective.png
+    values = write_outputs(tuner, spec, tmp_path)
+    assert values == trial.hyperparameters.values
+    assert "val_accuracy" in (tmp_path / "trials.csv").read_text().splitlines()[0]
+    best = builder.load_spec(tmp_path / "best.yaml")
+    assert not best.spaces and "tune" not in best.values
+    assert best.topology.nodes[1].args["units"] == values["model.layers[1].dense.units"]
+    assert (tmp_path / "objective.png").is_file() and (tmp_path / "results.md").is_file()
