@@ -285,7 +285,7 @@ def _section(cfg: Config, raw: dict, png: str, growing: bool) -> Section:
             "that is the cause. That run still creates a TensorBoard callback and new tf.data pipelines in every "
             "trial, so those are not what grows.",
             "- dlbuild releases these entries after each trial (`builder.catalog.compat.release_custom_gradients`, called "
-            "from `builder/tuning.py`); a search that grows means that release no longer takes effect.",
+            "from `builder/tune/tuners.py`); a search that grows means that release no longer takes effect.",
         ]
     verdict = f"RSS slope {f['slope']:+.2f} MiB per trial over trials {t['slope_from_trial']}…{len(t['rss_mb'])} " \
               f"(R² {f['r2']:.3f}); peak RSS of fit {raw['fit']['peak_rss_mb']:.0f} MiB"

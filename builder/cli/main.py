@@ -160,7 +160,7 @@ def tune(spec: str, out: str | None, runs_root: str, overrides: tuple, strategy:
     all_overrides = _with_tune_section(spec, overrides, extra)
     s = load_spec(spec, all_overrides)
     if dry_run:
-        from builder.tune.search import describe_space
+        from builder.tune.space import describe_space
 
         click.echo(describe_space(s))
         return

@@ -30,7 +30,15 @@ from __future__ import annotations
 
 import random
 
+from builder.errors import DlbuildError
 from builder.spec.section_checks import augmentation_layer
+
+
+class EvaluateError(DlbuildError):
+    """Runs that cannot be evaluated together, or TTA for a model without augmentation layers.
+    The CLI prints it and exits with code 2 (a mistake on the command line)."""
+
+    exit_code = 2
 
 
 def augmentation_layers(model) -> list:

@@ -10,16 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from builder.errors import DlbuildError
-from builder.run.ensembles import augmentation_layers, ensemble_model, tta_model
+from builder.run.ensembles import EvaluateError, augmentation_layers, ensemble_model, tta_model
 from builder.spec.load import Spec
 
-
-class EvaluateError(DlbuildError):
-    """Runs that cannot be evaluated together, or TTA for a model without augmentation layers.
-    The CLI prints it and exits with code 2 (a mistake on the command line)."""
-
-    exit_code = 2
+__all__ = ["EvaluateError", "evaluate_dataset", "evaluate_runs", "tta_metrics", "write_results"]
 
 
 def evaluate_dataset(model, ds) -> dict:

@@ -19,11 +19,9 @@ from builder.catalog.datasets import list_datasets
 from builder.catalog.registry import Catalog, snake_case
 from builder.errors import Collector, did_you_mean
 from builder.spec import data_options, items as objects
-from builder.spec.sections import EXPORT_FORMATS
+from builder.spec.sections import DATA_SOURCES, EXPORT_FORMATS
 from builder.spec.source import Source
 from builder.spec.topology import Topology
-
-DATA_SOURCES = ("dataset", "csv", "npz", "ts", "text_dir", "text_file")
 
 
 def check_data(data: dict, src: Source | None, out: Collector) -> None:

@@ -43,6 +43,10 @@ def _positive(v):
 
 
 NUM = (int, float)
+#: The ``data`` keys that name a source; a spec gives exactly one.
+DATA_SOURCES = ("dataset", "csv", "npz", "ts", "text_dir", "text_file")
+#: The values of ``data.task``.
+TASKS = ("classification", "regression")
 SECTIONS: dict[str, dict[str, Field] | None] = {
     # name / seed are scalars; model is checked by builder.spec.topology.
     "data": {
@@ -58,7 +62,7 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
         "features": Field((list,), doc="CSV feature columns (default: all but the target)"),
         "x": Field((str, dict), doc="NPZ features array name, or {input_name: array_name} (default: x)"),
         "y": Field((str,), doc="NPZ target array name (default: y)"),
-        "task": Field((str,), choices=("classification", "regression"), doc="default: inferred from the target"),
+        "task": Field((str,), choices=TASKS, doc="default: inferred from the target"),
         "validation_split": Field(NUM, 0.1, check=_fraction, doc="fraction of train held out for validation"),
         "test_split": Field(NUM, 0.2, check=_fraction, doc="fraction held out for test when the source has no test split"),
         "stratify": Field((bool,), True, doc="stratified splits for classification"),

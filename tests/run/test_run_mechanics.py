@@ -28,9 +28,13 @@ def test_trial_step_refuses_labels_outside_the_output_before_training(write_spec
 
     spec = builder.load_spec(write_spec(FAKE_RUN_SPEC))
     model = trial.build(spec)
-    with pytest.raises(SpecError, match=r"label.*(7|range)") as err:
+    with pytest.raises(SpecError, match=r"labels go up to 7 \(8 classes\)") as err:
         trial.compile_model(spec, model, _tiny_splits([0, 1, 2, 7, 1, 0]))
-    assert "fake_iris" not in err.value.format() or ":" in err.value.format()  # located report
+    report = err.value.format()  # located at the output layer's line, quoting it
+    lines = Path(spec.source.filename).read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "units: 3" in text)
+    assert report.startswith(f"{spec.source.filename}:{line}:") and "give the last layer units: 8" in report
+    assert "- dense: {units: 3, activation: softmax}" in report
     prepared = trial.compile_model(spec, trial.build(spec), _tiny_splits([0, 1, 2, 2, 1, 0]))
     assert prepared.model.optimizer is not None and prepared.splits.train[1].shape == (6,)
 
@@ -127,3 +131,20 @@ def test_load_run_spec_finds_data_beside_the_original_spec(tmp_path):
     (run / "spec.resolved.yaml").write_text(FAKE_RUN_SPEC.replace("{dataset: iris,", "{npz: mine.npz,"))
     (run / "run.json").write_text(json.dumps({"spec_file": str(src / "spec.yaml")}))
     assert Path(load_run_spec(run).data["npz"]) == (src / "mine.npz").resolve()
+
+
+def test_an_ensemble_refuses_one_model_and_models_with_other_inputs():
+    import keras
+
+    from builder.run.ensembles import EvaluateError, ensemble_model
+
+    def dense(width):
+        inp = keras.Input((width,), name="x")
+        return keras.Model(inp, keras.layers.Dense(2)(inp))
+
+    with pytest.raises(EvaluateError, match="at least 2 models; received 1"):
+        ensemble_model([dense(4)])
+    with pytest.raises(EvaluateError, match=r"model 2 of the ensemble reads inputs .*8"):
+        ensemble_model([dense(4), dense(8)])
+    averaged = ensemble_model([dense(4), dense(4)])
+    assert averaged.output_shape == (None, 2)

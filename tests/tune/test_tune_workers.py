@@ -23,7 +23,8 @@ def test_roles_set_keras_tuners_environment(monkeypatch):
     from builder.tune import workers
 
     for name in ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # recorded, so the teardown removes what set_role writes:
+        monkeypatch.delenv(name)      # a later tuner in this process must not become a client
     workers.set_role("worker", None, "w1")  # no address: a search of its own
     assert "KERASTUNER_ORACLE_IP" not in os.environ
     workers.set_role("chief", "127.0.0.1:8123", "ignored")

@@ -87,7 +87,10 @@ def test_a_finished_trial_prints_one_line_and_records_its_seconds(write_spec, tm
     # the outputs of a search of that one trial: trials.csv, results.md, best.yaml, objective.png
     values = write_outputs(tuner, spec, tmp_path)
     assert values == trial.hyperparameters.values
-    assert "val_accuracy" in (tmp_path / "trials.csv").read_text().splitlines()[0]
+    import csv
+    (row,) = csv.DictReader((tmp_path / "trials.csv").open())
+    assert row["status"] == "COMPLETED" and float(row["objective"]) == 0.75
+    assert "val_accuracy" in (tmp_path / "results.md").read_text()
     best = builder.load_spec(tmp_path / "best.yaml")
     assert not best.spaces and "tune" not in best.values
     assert best.topology.nodes[1].args["units"] == values["model.layers[1].dense.units"]

@@ -20,9 +20,8 @@ from builder.data.sources.npz_file import load_npz
 from builder.data.sources.text_files import load_text_dir, load_text_file
 from builder.data.sources.ts_file import load_ts
 from builder.errors import Diagnostic, SpecError
+from builder.spec.sections import DATA_SOURCES as SOURCES, TASKS
 
-TASKS = ("classification", "regression")
-SOURCES = ("dataset", "csv", "npz", "ts", "text_dir", "text_file")
 _FILE_LOADERS = {"csv": load_csv, "npz": load_npz, "ts": load_ts, "text_dir": load_text_dir,
                  "text_file": load_text_file}
 
