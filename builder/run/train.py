@@ -25,7 +25,7 @@ from builder.run.artifacts import read_history
 from builder.run.callbacks import build_callbacks, nan_guard, restore_from_chief
 from builder.run.evaluate import evaluate_dataset, tta_metrics
 from builder.run.rundir import RunDir
-from builder.spec.dump import dump_yaml
+from builder.spec.dump import anchor_read_paths, dump_yaml
 from builder.spec.load import Spec
 
 
@@ -52,12 +52,9 @@ class FitResult:
 
 def resolved_document(spec: Spec, fit_cfg: dict) -> dict:
     """What ``spec.resolved.yaml`` holds: the spec's resolved values with ``fit_cfg`` as its
-    ``fit`` section and data file paths made absolute, so that the file works from anywhere."""
-    data = dict(spec.values["data"])
-    for key in ("csv", "npz", "ts", "text_dir", "text_file"):
-        if data.get(key):
-            data[key] = str((spec.directory / data[key]).resolve())
-    return {**spec.values, "data": data, "fit": fit_cfg}
+    ``fit`` section and the files it reads made absolute
+    (:func:`builder.spec.dump.anchor_read_paths`), so that the file works from anywhere."""
+    return {**anchor_read_paths(spec.values, spec.directory), "fit": fit_cfg}
 
 
 def fit_one(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path = "runs",

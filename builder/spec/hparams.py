@@ -202,6 +202,12 @@ def find(values: Any, out: Collector, path: tuple = (), parent: tuple | None = N
             for i, option in enumerate(hp.values):
                 find(option, out, path + ("choice", i), (hp.name, i), found)
         return found
+    kinds = [k for k in KINDS if isinstance(values, dict) and k in values]
+    if len(kinds) > 1 and all(isinstance(values[k], list) for k in kinds):
+        # {int: [2, 8], choice: [3, 4]}: one space has one kind; Keras Tuner has no union of kinds
+        out.error(f"a search space has one kind; received both '{kinds[0]}' and '{kinds[1]}' (for values "
+                  "of several kinds list them all in one 'choice')", path + (kinds[1],), at="key")
+        return found
     if _misspelled_space(values):
         # {int: [16, 128], steps: 16} is meant as a search space: say so rather than passing the
         # mapping on as a plain (wrong) value.

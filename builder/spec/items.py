@@ -24,6 +24,7 @@ from typing import Any
 
 from builder.errors import Collector, did_you_mean
 from builder.catalog.registry import Catalog, Entry
+from builder.spec.arg_values import value_problem
 
 KIND_WORDS = {
     "layer": "layer", "activation": "activation", "initializer": "initializer",
@@ -128,7 +129,8 @@ def lookup(kind: str, name: Any, path: tuple, catalog: Catalog, out: Collector,
 
 def check_args(entry: Entry, args: dict, args_path: tuple, catalog: Catalog, out: Collector,
                ignore: tuple = ()) -> None:
-    """Check argument names against the constructor's signature, required ones, nested objects."""
+    """Check argument names against the constructor's signature, required ones, nested objects,
+    and the values of the common arguments (:func:`builder.spec.arg_values.value_problem`)."""
     suggested = set()
     for arg, value in args.items():
         if arg in ignore:
@@ -139,7 +141,12 @@ def check_args(entry: Entry, args: dict, args_path: tuple, catalog: Catalog, out
             out.error(f"{entry.display} has no argument '{arg}'" + hint, args_path + (arg,), at="key")
             continue
         kind = nested_kind(entry.kind, arg)
-        if kind is None or value is None:
+        if kind is None:
+            problem = value_problem(arg, value, entry.defaults.get(arg))
+            if problem:
+                out.error(f"{entry.display}: '{arg}' {problem}", args_path + (arg,))
+            continue
+        if value is None:
             continue
         if kind == "schedule" and isinstance(value, (int, float)):
             continue

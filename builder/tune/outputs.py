@@ -10,7 +10,6 @@ round's box in the unit cube), ``objective.png`` and ``objective_vs_<hp>.png`` (
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 from builder.atomic import write_json, write_text
 from builder.errors import trial_failure
 from builder.spec import hparams
-from builder.spec.dump import dump_yaml
+from builder.spec.dump import anchor_read_paths, dump_yaml
 from builder.spec.load import Spec, resolve_spec
 from builder.tune.space import format_value
 
@@ -42,7 +41,8 @@ def trial_rows(tuner) -> list[dict]:
 
 def best_spec_values(base: Spec, values: dict) -> dict:
     """The document of the trial with hyperparameter ``values``: search spaces replaced by the
-    values (inactive conditional ones by their defaults), no ``tune`` section."""
+    values (inactive conditional ones by their defaults), no ``tune`` section, and the files it
+    reads made absolute so that ``best.yaml`` runs from wherever it is written."""
     def choose(h):
         if h.name in values:
             v = values[h.name]
@@ -50,7 +50,7 @@ def best_spec_values(base: Spec, values: dict) -> dict:
         return hparams.default_choice(h)
 
     spec = resolve_spec(base.template, base.spaces, choose)
-    doc = copy.deepcopy(spec.values)
+    doc = anchor_read_paths(spec.values, base.directory)
     doc.pop("tune", None)
     return doc
 

@@ -219,6 +219,28 @@ def test_npz_length_mismatch_and_bad_file(tmp_path):
     assert error_of({"npz": "bad.npz"}, tmp_path).diagnostics[0].path == ("data", "npz")
 
 
+def test_npz_0d_array_is_a_located_error_not_a_type_error(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.float32(3.0), y=np.arange(4))
+    err = error_of({"npz": "d.npz"}, tmp_path)
+    assert [d.path for d in err.diagnostics] == [("data", "npz")]  # the default key: at the file's line
+    assert "array 'x' is a single value (shape ())" in str(err)
+
+
+def test_npz_nan_or_inf_features_are_refused_with_a_count(tmp_path):
+    x = np.zeros((5, 2, 3), np.float32)
+    x[1, 0, 2], x[3, 1, 1], x[3, 0, 0] = np.nan, np.inf, np.nan
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(5) % 2, x_test=np.zeros((2, 2, 3)), y_test=np.array([0, 1]))
+    err = error_of({"npz": "d.npz", "x": "x"}, tmp_path)
+    assert [d.path for d in err.diagnostics] == [("data", "npz")]
+    assert "array 'x' holds 3 NaN or infinite values in 2 of 5 samples (first: sample 1)" in str(err)
+    y = np.array([0.5, np.nan, 1.0])  # regression targets too, and the official test split
+    np.savez(tmp_path / "r.npz", feats=np.zeros((3, 2)), y=y, feats_test=np.full((1, 2), np.nan),
+             y_test=np.array([0.0]))
+    err = error_of({"npz": "r.npz", "x": "feats"}, tmp_path)
+    assert [d.path for d in err.diagnostics] == [("data", "x"), ("data", "npz")]
+    assert "'feats_test' holds 2 NaN" in str(err) and "'y' holds 1 NaN or infinite values in 1 of 3" in str(err)
+
+
 # ---------------------------------------------------------------- splits
 
 def table(n=200, classes=4, test=False) -> Arrays:
@@ -302,3 +324,26 @@ def test_csv_duplicate_header_and_binary_file(tmp_path):
     assert "repeats header" in str(error_of({"csv": "t.csv"}, tmp_path))
     (tmp_path / "b.csv").write_bytes(b"\xff\xfe\x00garbage\xff")
     assert error_of({"csv": "b.csv"}, tmp_path).diagnostics[0].path == ("data", "csv")
+
+
+def test_fit_on_an_npz_with_nan_stops_before_training_at_the_data_line(tmp_path, monkeypatch):
+    """As a user meets it: spec and data in their own folder, the command run from another one."""
+    from click.testing import CliRunner
+
+    from builder.cli.main import main
+
+    project, cwd = tmp_path / "project", tmp_path / "cwd"
+    project.mkdir(), cwd.mkdir()
+    x = np.random.default_rng(0).normal(size=(20, 4)).astype("float32")
+    x[7, 2] = np.nan
+    np.savez(project / "mine.npz", x=x, y=np.arange(20) % 3)
+    (project / "spec.yaml").write_text(
+        "name: mine\ndata:\n  npz: mine.npz\nmodel:\n  inputs: {x: {shape: [4]}}\n"
+        "  layers: [{dense: {units: 3, activation: softmax}}]\n"
+        "compile: {optimizer: adam, loss: sparse_categorical_crossentropy}\nfit: {epochs: 1}\n")
+    monkeypatch.chdir(cwd)
+    result = CliRunner().invoke(main, ["fit", str(project / "spec.yaml"), "-q"])
+    assert result.exit_code == 2, result.output
+    assert f"{project / 'spec.yaml'}:3:" in result.output and "  npz: mine.npz" in result.output
+    assert "'x' holds 1 NaN or infinite values in 1 of 20 samples (first: sample 7)" in result.output
+    assert "Traceback" not in result.output and not (cwd / "runs").exists() and not (project / "runs").exists()

@@ -95,3 +95,33 @@ def test_a_finished_trial_prints_one_line_and_records_its_seconds(write_spec, tm
     assert not best.spaces and "tune" not in best.values
     assert best.topology.nodes[1].args["units"] == values["model.layers[1].dense.units"]
     assert (tmp_path / "objective.png").is_file() and (tmp_path / "results.md").is_file()
+
+
+def test_best_yaml_reads_the_specs_own_data_from_any_folder(tmp_path, monkeypatch):
+    """A spec whose data file sits beside it, tuned into another folder: best.yaml names the same
+    file, so ``dlbuild fit best.yaml`` trains on it from any working directory."""
+    import numpy as np
+
+    from builder.tune.outputs import write_outputs
+    from builder.tune.tuners import make_tuner
+
+    project, elsewhere, other = (tmp_path / d for d in ("project", "elsewhere", "other"))
+    for d in (project, elsewhere, other):
+        d.mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(project / "mine.npz", x=rng.normal(size=(30, 4)).astype("float32"), y=rng.integers(0, 3, 30))
+    (project / "spec.yaml").write_text(TUNE_SPEC.replace("dataset: iris", "npz: mine.npz"))
+    monkeypatch.chdir(other)
+    spec = builder.load_spec(project / "spec.yaml")
+    tuner = make_tuner(spec, _resolving(spec), elsewhere, log=lambda line: None)
+    tuner.on_search_begin()
+    trial = tuner.oracle.create_trial(tuner.tuner_id)
+    tuner.on_trial_begin(trial)
+    tuner.oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5})
+    trial.status = "COMPLETED"
+    tuner.on_trial_end(trial)
+    write_outputs(tuner, spec, elsewhere)
+
+    monkeypatch.chdir(tmp_path)  # neither the spec's folder nor the tune directory
+    best = builder.load_spec(elsewhere / "best.yaml")
+    assert Path(best.data["npz"]) == (project / "mine.npz").resolve()

@@ -28,8 +28,8 @@ def load_npz(path: pathlib.Path, data: dict, task: str | None) -> Arrays:
         test split.
 
     Raises:
-        SpecError: unreadable file, unknown array key (with did-you-mean), features and labels of
-            different lengths, bad ``_lengths``, labels that do not fit ``task``.
+        SpecError: unreadable file, unknown array key (with did-you-mean), a 0-d array, NaN or
+            infinite values in a float array, features and labels of different lengths, bad ``_lengths``, labels that do not fit ``task``.
     """
     try:
         npz = np.load(path, allow_pickle=False)
@@ -56,6 +56,14 @@ def load_npz(path: pathlib.Path, data: dict, task: str | None) -> Arrays:
     else:
         x_keys = key(x_spec, ("data", "x"))
     y_key = key(y_key, ("data", "y"))
+    errs.raise_if_any()
+    # an array's problem is reported where the spec names it, or at the npz line for a default key
+    named = {"x": ("data", "x") if data.get("x", "x") != "x" else ("data", "npz"),
+             "y": ("data", "y") if data.get("y", "y") != "y" else ("data", "npz")}
+    chosen = [(k, ("data", "x", inp)) for inp, k in x_keys.items()] if isinstance(x_keys, dict) \
+        else [(x_keys, named["x"])]
+    for k, at in [*chosen, (y_key, named["y"])]:
+        _check_array(arrays, k, path.name, at, errs)
     errs.raise_if_any()
 
     def gather(keys, suffix):
@@ -95,6 +103,24 @@ def _unragged(arrays: dict, path: pathlib.Path) -> bool:
         arrays[key] = ragged(np.split(_narrow(arrays[key]), np.cumsum(lengths)[:-1]))
         found = True
     return found
+
+
+def _check_array(arrays: dict, key: str, fname: str, at: tuple, errs: Collector) -> None:
+    """``key`` and its ``_test`` twin hold one row per sample (not a 0-d scalar) and, when
+    numeric, only finite values: NaN or inf would train silently on NaN losses."""
+    for k in (key, key + "_test"):
+        a = arrays.get(k)
+        if a is None:
+            continue
+        if a.ndim == 0:
+            errs.error(f"{fname}: array '{k}' is a single value (shape ()); expected one row per sample, "
+                       "shape (samples, ...).", at)
+        elif a.dtype.kind == "f" and not np.isfinite(a).all():
+            bad = a.reshape(len(a), -1)
+            rows = np.flatnonzero(~np.isfinite(bad).all(axis=1))
+            errs.error(f"{fname}: array '{k}' holds {int((~np.isfinite(bad)).sum())} NaN or infinite values "
+                       f"in {len(rows)} of {len(a)} samples (first: sample {int(rows[0])}); expected finite "
+                       "numbers (fill or drop missing values).", at)
 
 
 def _narrow(a: np.ndarray) -> np.ndarray:
