@@ -7,7 +7,8 @@ argument, never by class. The ranges are the ones Keras itself enforces when the
 (e.g. ``Dense``: "units must be a positive integer"; ``Dropout``: "rate must be in [0, 1)";
 ``keras/src/layers/core/dense.py``, ``keras/src/layers/regularization/dropout.py``), found here
 before TensorFlow is imported. Boolean arguments (a ``bool`` default in the signature) take
-``true``/``false``. Search spaces are checked after they are resolved, like every other value.
+``true``/``false``. A search space is checked in every choice and at both ends of its range
+(:func:`builder.spec.load.load_spec`), like every other value.
 """
 
 from __future__ import annotations

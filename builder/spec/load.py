@@ -167,16 +167,17 @@ def load_spec(path: str | Path, overrides: list[str] | tuple = (), choose: Calla
         errors: list = []
     except SpecError as err:
         spec, errors = None, _pinned(err)
-    # Check every alternative of every choice too (layers, activations, 'repeat' counts…), each
-    # with the others at their defaults: a trial must never meet an error 'validate' missed.
+    # Check every alternative of every choice too (layers, activations, 'repeat' counts…), and
+    # both ends of every int/float range, each with the others at their defaults: a trial must
+    # never meet an error 'validate' missed.
     for hp in spaces.values():
-        if hp.kind != "choice":
-            continue
-        for index in range(len(hp.values)):
-            def pick(h, _hp=hp, _i=index):
-                if h.name == _hp.name:
-                    return _i if _hp.structural else _hp.values[_i]
-                return hparams.default_choice(h)
+        if hp.kind == "choice":
+            picks = [i if hp.structural else v for i, v in enumerate(hp.values)]
+        else:
+            picks = [hp.min_value, hp.max_value]
+        for value in picks:
+            def pick(h, _hp=hp, _v=value):
+                return _v if h.name == _hp.name else hparams.default_choice(h)
             try:
                 resolve_spec(src, spaces, pick, cat)
             except SpecError as err:

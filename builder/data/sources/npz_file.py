@@ -29,7 +29,8 @@ def load_npz(path: pathlib.Path, data: dict, task: str | None) -> Arrays:
 
     Raises:
         SpecError: unreadable file, unknown array key (with did-you-mean), a 0-d array, NaN or
-            infinite values in a float array, features and labels of different lengths, bad ``_lengths``, labels that do not fit ``task``.
+            infinite values in a float array, features and labels of different lengths, bad
+            ``_lengths``, labels that do not fit ``task``.
     """
     try:
         npz = np.load(path, allow_pickle=False)
