@@ -162,6 +162,20 @@ def test_window_splits_in_time_order_without_target_leakage(tmp_path):
     assert naive["mae"] == pytest.approx(1.5)  # last value t-1 vs targets t, t+1
 
 
+def test_window_over_the_target_column_alone_forecasts_one_series(tmp_path):
+    """Univariate forecasting: a date column and the target, no features listed."""
+    rows = ["date,load"] + [f"2020-01-{i:03d},{i * 0.5}" for i in range(40)]
+    (tmp_path / "s.csv").write_text("\n".join(rows))
+    s = split({"csv": "s.csv", "target": "load", "window": {"input": 4, "horizon": 1}}, tmp_path, v=0.25, t=0.25)
+    (xtr, ytr) = s.train
+    assert xtr.shape[1:] == (4, 1)  # one channel: the target's own past
+    assert xtr[0, :, 0].tolist() == [0.0, 0.5, 1.0, 1.5] and ytr[0].tolist() == [2.0]
+    # outside a window, a table still needs a feature column besides its target
+    (tmp_path / "t.csv").write_text("y\n1\n2\n")
+    with pytest.raises(SpecError, match="no feature columns besides the target 'y'"):
+        load_arrays({"csv": "t.csv", "target": "y"}, tmp_path)
+
+
 def test_window_needs_a_series_and_series_need_window():
     with pytest.raises(SpecError, match="window"):
         load_arrays({"dataset": "airline"}, ROOT)

@@ -167,7 +167,8 @@ def _pick_columns(header: list[str], data: dict, default_features: list | None =
     features = data.get("features", default_features)
     if features is None:
         features = [h for h in header if h != target]
-    elif not isinstance(features, list) or not features:
+    elif not isinstance(features, list) or (not features and default_features is None):
+        # a window's series may be the target alone (univariate forecasting): [] is then fine
         errs.error(f"`features` must be a non-empty list of column names; received {features!r}.", ("data", "features"))
         features = []
     for i, name in enumerate(features):
