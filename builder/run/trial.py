@@ -100,16 +100,20 @@ def compile_model(spec: "Spec", model, splits: Splits, strategy=None, *, adapt: 
         learning rate is multiplied by N (:func:`builder.run.distribute.scale_learning_rate`).
 
     Raises:
-        SpecError: class labels outside the output's range, found before the first step (where
-            TensorFlow would stop mid-epoch), located at the output layer.
+        SpecError: data that does not fit the model (input names, rank, shape, text vs numbers,
+            regression targets vs the output: :mod:`builder.run.data_checks`) and class labels
+            outside the output's range, all found before the first step (where Keras would stop
+            mid-epoch), located at ``model.inputs`` or the output layer.
     """
     from builder.model.graph import build_compile_args
+    from builder.run.data_checks import input_problems, target_problems
     from builder.run.distribute import scale_learning_rate
     from builder.spec.consistency import check_labels
 
     splits = align_targets(splits, model)
-    problems = check_labels(spec, [p[1] for p in (splits.train, splits.val, splits.test) if p is not None],
-                            model.outputs[0].shape[-1] if len(model.outputs) == 1 else None)
+    problems = input_problems(spec, model, splits.train[0]) + target_problems(spec, model, splits)
+    problems += check_labels(spec, [p[1] for p in (splits.train, splits.val, splits.test) if p is not None],
+                             model.outputs[0].shape[-1] if len(model.outputs) == 1 else None)
     if problems:
         raise SpecError(problems, spec.source)
     replicas = strategy.num_replicas_in_sync if strategy is not None else _replicas_in_scope()
