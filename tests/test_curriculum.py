@@ -35,6 +35,7 @@ def _quiet(*_args, **_kwargs):
     pass
 
 
+@pytest.mark.slow  # trains every curriculum model for a few steps (about 2.5 minutes in all)
 @pytest.mark.parametrize("name", sorted(CURRICULUM))
 def test_curriculum_spec_validates_builds_and_trains_a_few_steps(name, tmp_path):
     path = SPECS / f"{name}.yaml"

@@ -47,3 +47,10 @@ def test_module_is_small_and_documented(path):
 def test_no_grab_bag_modules():
     names = {p.stem for p in MODULES}
     assert not names & {"utils", "util", "common", "helpers", "misc"}
+
+
+def test_test_files_have_unique_names():
+    """tests/ mirrors builder/ in folders without __init__.py, so pytest imports each test file by
+    its base name: two files of one name stop the whole collection ("import file mismatch")."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
