@@ -10,6 +10,8 @@ loss ↔ output ↔ targets (:mod:`builder.spec.consistency`), and raise one :cl
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -33,6 +35,9 @@ from builder.spec.sections import EXPORT_FORMATS, REQUIRED, Field
 __all__ = ["Spec", "check_values", "load_spec", "resolve_spec",
            "DEFAULT_SEED", "EXPORT_FORMATS", "MODEL_KEYS", "REQUIRED", "SECTIONS", "TOP_LEVEL", "Field",
            "augmentation_layer", "check_section", "cross_validation_options", "init_from_path", "logged_metrics"]
+
+
+_RUN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -84,8 +89,11 @@ def check_values(values: dict, src: Source | None, cat: Catalog, out: Collector)
         if key not in values:
             out.error(f"the spec needs a '{key}' section", ())
     name = values.get("name") or (Path(src.filename).stem if src else "model")
-    if not isinstance(name, str) or not name.replace("-", "_").replace(".", "_").isidentifier():
-        out.error(f"'name' must be a simple name (letters, digits, _ . -); received: {name!r}", ("name",))
+    # the run directory is runs/<name>/<timestamp>: one path component that cannot climb out (..)
+    if not isinstance(name, str) or not _RUN_NAME.fullmatch(name):
+        out.error(f"'name' must be a simple name (letters, digits, _ . -); received: {name!r}"
+                  + (" (a run directory cannot climb out of runs/)" if isinstance(name, str) and name.startswith(".")
+                     else ""), ("name",))
     seed = values.get("seed", DEFAULT_SEED)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         out.error(f"'seed' must be a non-negative integer; received: {seed!r}", ("seed",))
