@@ -47,7 +47,9 @@ def check_data(data: dict, src: Source | None, out: Collector) -> None:
         if key == "text_dir" and not path.is_dir():
             out.error(f"text directory not found: {path}", ("data", key))
         elif key != "text_dir" and not path.is_file():
-            out.error(f"data file not found: {path}", ("data", key))
+            # /dev/zero or a FIFO exists but would never finish reading: say what it is
+            out.error(f"data file is not a regular file (a device, a FIFO or a directory): {path}"
+                      if path.exists() else f"data file not found: {path}", ("data", key))
     for opt in data_options.OPTIONS:
         if isinstance(data.get(opt), dict):
             for msg, path in data_options.resolve_options(opt, data[opt])[1]:

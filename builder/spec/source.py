@@ -10,6 +10,8 @@ Every problem is raised as one :class:`~builder.errors.SpecError`. No TensorFlow
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
@@ -146,13 +148,26 @@ def load(path: str | FsPath) -> Source:
     """Read and parse the spec file at ``path`` (UTF-8).
 
     Raises:
-        SpecError: the file is missing, unreadable or not UTF-8, or :func:`loads` rejects it.
+        SpecError: the file is missing, unreadable, not a regular file (a FIFO, a device, a
+            directory), over :data:`MAX_BYTES` (reading stops there), not UTF-8, or :func:`loads`
+            rejects it.
     """
     filename = str(path)
     try:
-        raw = FsPath(path).read_bytes()
+        # a FIFO would block the read forever and a device (/dev/zero) never ends: only a regular
+        # file is read, and never more than the cap
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+            raise SpecError([Diagnostic(f"cannot read spec: it is {kind}; a spec is a YAML file", origin=filename)])
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
     except OSError as exc:
         raise SpecError([Diagnostic(f"cannot read spec: {exc.strerror or exc}", origin=filename)]) from None
+    if len(raw) > MAX_BYTES:
+        raise SpecError([Diagnostic(f"spec is over {MAX_BYTES:,} bytes, the limit (reading stopped there)",
+                                    line=1, column=1)],
+                        Source(filename, raw[:MAX_BYTES].decode("utf-8", errors="replace"), None))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -156,7 +156,32 @@ def test_huge_spec_is_rejected(tmp_path: Path):
     started = time.perf_counter()
     result = CliRunner().invoke(main, ["validate", str(path)])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert re.match(re.escape(f"{path}:1:1: error: spec is ") + r"[\d,]+ characters; the limit is", result.stderr)
+    assert result.stderr.startswith(f"{path}:1:1: error: spec is over {MAX_BYTES:,} bytes, the limit "
+                                    "(reading stopped there)")
+    assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_a_spec_that_is_not_a_regular_file_is_refused_at_once(tmp_path: Path, kind):
+    """A FIFO would block the read forever, /dev/zero never ends: neither is opened."""
+    import os
+
+    if kind == "fifo":
+        path = tmp_path / "spec.yaml"
+        os.mkfifo(path)
+    elif kind == "device":
+        path = Path("/dev/zero")
+    else:
+        path = tmp_path / "specs.yaml"
+        path.mkdir()
+    from builder.spec.load import load_spec
+    from builder.errors import SpecError
+
+    started = time.perf_counter()
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    expected = {"fifo": "a FIFO", "device": "not a regular file", "directory": "a directory"}[kind]
+    assert err.value.format() == f"{path}: error: cannot read spec: it is {expected}; a spec is a YAML file"
     assert time.perf_counter() - started < 5
 
 
