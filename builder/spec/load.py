@@ -11,7 +11,6 @@ loss ↔ output ↔ targets (:mod:`builder.spec.consistency`), and raise one :cl
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
