@@ -22,6 +22,21 @@ def _resolving(spec):
     return Resolving()
 
 
+def _one_finished_trial(spec, out, log, score: float):
+    """A SpecTuner over ``spec`` writing to ``out``, driven by hand through one trial that
+    completes with val_accuracy ``score`` (no model is trained). Returns (tuner, trial)."""
+    from builder.tune.tuners import make_tuner
+
+    tuner = make_tuner(spec, _resolving(spec), out, log=log)
+    tuner.on_search_begin()
+    trial = tuner.oracle.create_trial(tuner.tuner_id)
+    tuner.on_trial_begin(trial)
+    tuner.oracle.update_trial(trial.trial_id, {"val_accuracy": score})
+    trial.status = "COMPLETED"
+    tuner.on_trial_end(trial)
+    return tuner, trial
+
+
 def test_every_strategy_the_spec_accepts_has_one_tuner_entry():
     from builder.catalog.strategies import STRATEGIES
     from builder.spec.sections import SECTIONS
@@ -70,17 +85,10 @@ def test_objective_direction_is_inferred_from_the_metric_name(write_spec):
 
 def test_a_finished_trial_prints_one_line_and_records_its_seconds(write_spec, tmp_path):
     from builder.tune.outputs import write_outputs
-    from builder.tune.tuners import make_tuner
 
     spec = builder.load_spec(write_spec(TUNE_SPEC))
     lines = []
-    tuner = make_tuner(spec, _resolving(spec), tmp_path, log=lines.append)
-    tuner.on_search_begin()
-    trial = tuner.oracle.create_trial(tuner.tuner_id)
-    tuner.on_trial_begin(trial)
-    tuner.oracle.update_trial(trial.trial_id, {"val_accuracy": 0.75})
-    trial.status = "COMPLETED"
-    tuner.on_trial_end(trial)
+    tuner, trial = _one_finished_trial(spec, tmp_path, lines.append, 0.75)
     assert len(lines) == 1 and lines[0].startswith(f"trial 1/3 [{trial.trial_id}] val_accuracy 0.7500 | best 0.7500 |")
     assert "lr=" in lines[0]
     assert float((tmp_path / "trial_seconds" / f"{trial.trial_id}.txt").read_text()) >= 0
@@ -103,7 +111,6 @@ def test_best_yaml_reads_the_specs_own_data_from_any_folder(tmp_path, monkeypatc
     import numpy as np
 
     from builder.tune.outputs import write_outputs
-    from builder.tune.tuners import make_tuner
 
     project, elsewhere, other = (tmp_path / d for d in ("project", "elsewhere", "other"))
     for d in (project, elsewhere, other):
@@ -113,13 +120,7 @@ def test_best_yaml_reads_the_specs_own_data_from_any_folder(tmp_path, monkeypatc
     (project / "spec.yaml").write_text(TUNE_SPEC.replace("dataset: iris", "npz: mine.npz"))
     monkeypatch.chdir(other)
     spec = builder.load_spec(project / "spec.yaml")
-    tuner = make_tuner(spec, _resolving(spec), elsewhere, log=lambda line: None)
-    tuner.on_search_begin()
-    trial = tuner.oracle.create_trial(tuner.tuner_id)
-    tuner.on_trial_begin(trial)
-    tuner.oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5})
-    trial.status = "COMPLETED"
-    tuner.on_trial_end(trial)
+    tuner, _ = _one_finished_trial(spec, elsewhere, lambda line: None, 0.5)
     write_outputs(tuner, spec, elsewhere)
 
     monkeypatch.chdir(tmp_path)  # neither the spec's folder nor the tune directory
