@@ -28,8 +28,14 @@ def _version() -> str:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(_version(), prog_name="dlbuild")
-def main() -> None:
+@click.option("--max-layers", type=click.IntRange(min=1), metavar="N",
+              help="Refuse models that expand to more than N layers (default: 20000).")
+def main(max_layers: int | None) -> None:
     """dlbuild: one YAML spec → a Keras model, trained, tuned and exported."""
+    if max_layers is not None:  # an environment variable, so worker and export child processes inherit it
+        from builder.spec.layer_count import ENV_VAR
+
+        os.environ[ENV_VAR] = str(max_layers)
 
 
 set_option = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",

@@ -139,13 +139,20 @@ def _atomic_backup(backup_dir: str):
 def build_callbacks(spec: "Spec", run: "RunDir") -> list:
     """dlbuild's callbacks (epoch log, BackupAndRestore, TensorBoard) then the spec's own.
 
-    A relative ``filepath``/``log_dir``/``filename`` argument of a spec callback is placed inside
-    the run directory.
+    Every path argument of a spec callback (by name: ``filepath``, ``filename``, ``log_dir``, …;
+    :mod:`builder.spec.write_paths`) is placed inside the run directory.
+
+    Raises:
+        SpecError: a path argument that leads outside the run directory through a symbolic link
+            (relative paths that climb out with ``..`` and absolute paths were refused by validate),
+            located at the argument.
     """
     import keras
 
-    from builder.spec import items as objects
     from builder.catalog.registry import catalog
+    from builder.errors import Diagnostic, SpecError
+    from builder.spec import items as objects
+    from builder.spec.write_paths import confine, is_path_argument
 
     cat = catalog()
     callbacks = [
@@ -153,12 +160,19 @@ def build_callbacks(spec: "Spec", run: "RunDir") -> list:
         _atomic_backup(str(run.file("backup"))),
         keras.callbacks.TensorBoard(log_dir=str(run.file("tensorboard"))),
     ]
-    for item in spec.fit.get("callbacks") or []:
-        checked = objects.check("callback", item, (), cat, Collector())
+    problems = []
+    for i, item in enumerate(spec.fit.get("callbacks") or []):
+        checked = objects.check("callback", item, ("fit", "callbacks", i), cat, Collector())
         args = dict(checked.args)
-        for key in ("filepath", "log_dir", "filename"):
-            if isinstance(args.get(key), str) and not Path(args[key]).is_absolute():
-                args[key] = str(run.file(args[key]))
         entry = cat.lookup("callback", checked.name)
+        for key, value in args.items():
+            if is_path_argument(key) and isinstance(value, str):
+                try:
+                    args[key] = str(confine(run.path, value))
+                except ValueError as e:
+                    where = checked.args_path if checked.scalar else checked.args_path + (key,)
+                    problems.append(Diagnostic(f"{entry.display}: '{key}' {e}", where))
         callbacks.append(entry.load()(**objects.build_args(entry, args, cat)))
+    if problems:
+        raise SpecError(problems, spec.source)
     return callbacks

@@ -127,6 +127,7 @@ def fit_one(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | P
         fit_cfg["epochs"] = epochs
     pipes: Pipelines = trial.pipelines(spec, splits, fit_cfg["batch_size"])
     run.prepare(bytes_needed(model.count_params()))  # unwritable or full: say so before training
+    callbacks = build_callbacks(spec, run)  # refuses a callback path that leaves the run directory
     from builder.data import text
     from builder.data.sequences.prepared import vocabulary as data_vocabulary
     from builder.data.sequences.windows import naive_forecast_metrics
@@ -145,7 +146,6 @@ def fit_one(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | P
         f"{describe(strategy, fit_cfg['batch_size'])}) → {run.path}")
     started = time.perf_counter()
     guard = nan_guard()
-    callbacks = build_callbacks(spec, run)
     callbacks.insert(1, guard)  # after the epoch log, before BackupAndRestore saves the epoch
     try:
         model.fit(pipes.train, validation_data=pipes.val, epochs=fit_cfg["epochs"],

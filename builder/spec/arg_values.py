@@ -6,7 +6,8 @@ apply to every class whose signature (the catalog, :mod:`builder.catalog.registr
 argument, never by class. The ranges are the ones Keras itself enforces when the object is built
 (e.g. ``Dense``: "units must be a positive integer"; ``Dropout``: "rate must be in [0, 1)";
 ``keras/src/layers/core/dense.py``, ``keras/src/layers/regularization/dropout.py``), found here
-before TensorFlow is imported. Boolean arguments (a ``bool`` default in the signature) take
+before TensorFlow is imported. Path arguments (``filepath``, ``log_dir``, …) must stay inside the
+run directory (:mod:`builder.spec.write_paths`). Boolean arguments (a ``bool`` default in the signature) take
 ``true``/``false``. A search space is checked in every choice and at both ends of its range
 (:func:`builder.spec.load.load_spec`), like every other value.
 """
@@ -14,6 +15,8 @@ before TensorFlow is imported. Boolean arguments (a ``bool`` default in the sign
 from __future__ import annotations
 
 from typing import Any
+
+from builder.spec.write_paths import is_path_argument, path_problem
 
 # Counts: a positive integer (Keras raises for 0, negatives and fractions).
 COUNTS = frozenset({"units", "filters", "num_heads", "key_dim", "value_dim", "output_dim", "input_dim",
@@ -42,6 +45,8 @@ def value_problem(arg: str, value: Any, default: Any) -> str | None:
         return None
     if isinstance(value, str) and value.startswith("$"):  # an unknown block parameter: reported as such
         return None
+    if is_path_argument(arg):  # a path Keras writes: inside the run directory (builder.spec.write_paths)
+        return path_problem(value)
     if arg in COUNTS and not _positive_int(value):
         return f"must be a positive integer; received: {value!r}"
     if arg in SIZES and not (_positive_int(value) or (isinstance(value, list) and value

@@ -14,10 +14,10 @@ from typing import Any
 
 from builder.catalog.registry import Catalog, snake_case
 from builder.errors import Collector, did_you_mean, format_path
+from builder.spec.layer_count import max_layers
 from builder.spec.items import check_args, lookup, parse_args, split_item
 from builder.spec.nodes import ITEM_KEYS, Node, Topology
 
-MAX_NODES = 20_000  # a guard against repeat counts that would never finish building
 _PARAM = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 
 
@@ -68,8 +68,8 @@ class Expander:
             if params is not None:
                 raw = self.substitute(raw, params, p)
             prev = self.item(raw, p, env, prev, prefix, params, context, stack)
-            if len(self.topo.nodes) > MAX_NODES:
-                self.out.error(f"the model expands to more than {MAX_NODES:,} layers; check 'repeat'", p)
+            if len(self.topo.nodes) > max_layers():  # counted before expanding; a second guard
+                self.out.error(f"the model expands to more than {max_layers():,} layers; check 'repeat'", p)
                 return prev
         return prev
 
@@ -139,7 +139,7 @@ class Expander:
                     env[explicit] = prev
                 return prev
             ins = (last,)
-            if len(self.topo.nodes) > MAX_NODES:  # reported by items(); more repeats add nothing
+            if len(self.topo.nodes) > max_layers():  # reported by items(); more repeats add nothing
                 break
         if explicit is not None:
             env[explicit] = last

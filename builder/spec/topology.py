@@ -40,10 +40,11 @@ from __future__ import annotations
 from builder.catalog.registry import Catalog
 from builder.errors import Collector, did_you_mean
 from builder.spec.declarations import declare_blocks, declare_inputs
-from builder.spec.expander import MAX_NODES, Expander
+from builder.spec.expander import Expander
+from builder.spec.layer_count import check_layer_count
 from builder.spec.nodes import BLOCK_KEYS, INPUT_KEYS, ITEM_KEYS, InputSpec, Node, Topology
 
-__all__ = ["expand", "Topology", "Node", "InputSpec", "ITEM_KEYS", "BLOCK_KEYS", "INPUT_KEYS", "MAX_NODES"]
+__all__ = ["expand", "Topology", "Node", "InputSpec", "ITEM_KEYS", "BLOCK_KEYS", "INPUT_KEYS"]
 
 
 def expand(model: dict, catalog: Catalog, out: Collector, path: tuple = ("model",)) -> Topology:
@@ -66,7 +67,7 @@ def expand(model: dict, catalog: Catalog, out: Collector, path: tuple = ("model"
     if "layers" not in model:
         out.error("'model' needs 'layers: [...]'", path)
         return x.topo
-    if not x.topo.inputs:
+    if not x.topo.inputs or not check_layer_count(model["layers"], x.blocks, path + ("layers",), out):
         return x.topo
     last = x.items(model["layers"], path + ("layers",), env, None, "", None, "", ())
     outs = model.get("outputs")
