@@ -101,6 +101,13 @@ CASES = {
     "a data file that never ends": (
         "fit", _spec().replace("dataset: iris", "csv: /dev/zero"),
         r"spec\.yaml:2:\d+: error: data file is not a regular file \(a device, a FIFO or a directory\)"),
+    "aliases that expand to a billion values": (
+        "tune", 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+        + "".join(f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcdefgh", "bcdefghi")),
+        r"spec\.yaml:1:1: error: the spec expands to more than [\d,]+ values"),
+    "nesting past the recursion limit": (
+        "fit", "name: deep\nmodel: " + "[" * 50_000 + "]" * 50_000 + "\n",
+        r"spec\.yaml:2:\d+: error: .*nests mappings and lists more than"),
 }
 
 
