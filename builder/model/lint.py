@@ -95,12 +95,54 @@ def static_warnings(spec: Spec) -> list[Warning_]:
     return warnings
 
 
+def _schedule_peak(value: Any) -> tuple[float, int] | None:
+    """The highest learning rate a schedule item produces and the first step (batch) it does,
+    sampled at step 0, 60 geometrically spaced steps up to 10^7 and the steps its own arguments name
+    (``warmup_steps``, ``decay_steps``, ``boundaries``, where rates turn); None if it cannot be built."""
+    import numpy as np
+
+    from builder.spec import items
+
+    _, args, _ = _item(value)
+    named = [v for k, v in args.items() if k.endswith("steps") or k == "boundaries"]
+    named = [int(x) for v in named for x in (v if isinstance(v, list) else [v])
+             if isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1e9]
+    try:
+        schedule = items.build("schedule", value, catalog())
+        steps = np.unique(np.concatenate([[0], np.geomspace(1, 1e7, 60).astype(int), named]).astype(int))
+        rates = [float(np.asarray(schedule(int(s)))) for s in steps]
+    except Exception:  # a schedule Keras refuses is reported when the model is compiled
+        return None
+    best = int(np.argmax(rates))
+    return rates[best], int(steps[best])
+
+
 def _lr_warnings(spec: Spec) -> list[Warning_]:
-    """A learning rate (or a schedule's initial one) outside :data:`LR_RANGE`."""
+    """A learning rate outside :data:`LR_RANGE`; for a schedule, the highest rate it produces (a
+    warm-up from 0 to 2e-3 is judged by its 2e-3, not by its first step)."""
     opt = spec.compile.get("optimizer")
     name, args, scalar = _item(opt)
     if name is None:
         return []
+    entry = catalog().lookup("optimizer", name)
+    path = ("compile", "optimizer") + ((name,) if isinstance(opt, dict) else ())
+    what, at = "learning rate", ""
+    if scalar:
+        lr, lpath = args["__scalar__"], path
+    elif "learning_rate" in args:
+        lr, lpath = args["learning_rate"], path + ("learning_rate",)
+        sname, _, _ = _item(lr)
+        if sname is not None:  # a schedule: the rates it produces
+            peak = _schedule_peak(lr)
+            lpath = lpath + (sname,)
+            lr, what, at = (peak[0], "the schedule's highest learning rate", f" (step {peak[1]:,})") \
+                if peak else (None, "", "")
+    else:
+        lr, lpath = (entry.defaults.get("learning_rate") if entry else None), path
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool) and not LR_RANGE[0] <= lr <= LR_RANGE[1]:
+        return [Warning_(f"{what} {lr:g}{at} is outside the usual range [{LR_RANGE[0]:g}, {LR_RANGE[1]:g}]"
+                         "; Adam's default is 1e-3", lpath)]
+    return []
     entry = catalog().lookup("optimizer", name)
     path = ("compile", "optimizer") + ((name,) if isinstance(opt, dict) else ())
     if scalar:

@@ -134,7 +134,21 @@ def test_learning_rate_warning_points_at_the_value(write_spec):
     assert "learning rate 3" in w.message
     assert f"{path}:9:15:" in w.format(spec) and "warning:" in w.format(spec)
     sched = "{sgd: {learning_rate: {exponential_decay: {initial_learning_rate: 1.0e-8, decay_steps: 10, decay_rate: 0.9}}}}"
-    assert any("1e-08" in m for m in _messages(_spec(write_spec, ["flatten", "dense: 10"], optimizer=sched)))
+    assert any("the schedule's highest learning rate 1e-08 (step 0)" in m
+               for m in _messages(_spec(write_spec, ["flatten", "dense: 10"], optimizer=sched)))
+
+
+def test_a_schedule_is_judged_by_the_rates_it_produces(write_spec):
+    """A warm-up from 0 (vgg_fashion.yaml's pattern) peaks at its target: no warning; a warm-up
+    whose target is 5.0 is flagged at the step it reaches it."""
+    def warmup(target):
+        return ("{adamw: {learning_rate: {cosine_decay: {initial_learning_rate: 0.0, decay_steps: 1000, "
+                "warmup_target: " + target + ", warmup_steps: 100}}}}")
+    assert _messages(_spec(write_spec, ["flatten", "dense: {units: 10, activation: softmax}"],
+                           optimizer=warmup("2.0e-3"))) == []
+    (m,) = _messages(_spec(write_spec, ["flatten", "dense: {units: 10, activation: softmax}"],
+                           optimizer=warmup("5.0")))
+    assert m.startswith("the schedule's highest learning rate 5 (step 100) is outside the usual range")
 
 
 def test_recurrent_without_return_sequences_warns_even_though_the_build_fails(write_spec):
@@ -166,7 +180,8 @@ def test_cli_table_render_and_spec_error(write_spec):
     assert r.exit_code == 2 and "did you mean 'units'" in r.output
 
 
-@pytest.mark.parametrize("path", ["specs/fashion_cnn.yaml", "specs/resnet_small.yaml", "docs/examples/blocks.yaml"])
+@pytest.mark.parametrize("path", ["specs/fashion_cnn.yaml", "specs/resnet_small.yaml", "specs/vgg_fashion.yaml",
+                                  "docs/examples/blocks.yaml"])
 def test_shipped_specs_check_cleanly(path):
     spec = load_spec(path)
     report = check_spec(spec)
