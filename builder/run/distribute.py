@@ -103,8 +103,41 @@ def scale_learning_rate(optimizer, replicas: int) -> None:
     inner.learning_rate = float(inner.learning_rate) * replicas
 
 
-def describe(strategy, batch_size: int) -> str:
-    """``"MirroredStrategy, 2 replicas, global batch 64 = 32 per replica"``."""
+def _kinds(devices) -> str:
+    """``["/job:worker/.../device:GPU:0", ".../device:GPU:1"]`` → ``"2 GPUs"``; several kinds joined by +."""
+    counts: dict = {}
+    for d in devices:
+        kind = str(d).upper().split("DEVICE:")[-1].split(":")[0].lstrip("/") or "CPU"
+        counts[kind] = counts.get(kind, 0) + 1
+    return " + ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in counts.items())
+
+
+def placement(strategy) -> str:
+    """Where training runs, in words: ``"1 device (CPU)"``, ``"1 device (GPU:1)"``,
+    ``"mirrored over 2 GPUs"``, ``"multi-worker: 2 workers × 1 GPU"``, ``"TPU: 8 cores"``."""
+    import tensorflow as tf
+
+    name = type(strategy).__name__
     n = strategy.num_replicas_in_sync
-    return (f"{type(strategy).__name__}, {n} replica{'s' if n != 1 else ''}, global batch {batch_size}"
-            + (f" = {batch_size // n} per replica" if n > 1 else ""))
+    if name.startswith("_Default"):  # TensorFlow places ops on the first GPU when there is one
+        return f"1 device ({'GPU' if tf.config.list_logical_devices('GPU') else 'CPU'})"
+    devices = list(strategy.extended.worker_devices)
+    if name.startswith("OneDevice"):
+        return f"1 device ({str(devices[0]).upper().split('DEVICE:')[-1]})"
+    if name.startswith(("MultiWorkerMirrored", "CollectiveAllReduce")):  # the second: its v2 class name
+        workers = strategy.cluster_resolver.cluster_spec().num_tasks("worker") or 1
+        return f"multi-worker: {workers} worker{'s' if workers != 1 else ''} × {_kinds(devices)}"
+    if name.startswith("TPU"):
+        return f"TPU: {n} cores"
+    if name.startswith("Mirrored"):
+        return f"mirrored over {_kinds(devices)}"
+    return f"{name}, {n} replica{'s' if n != 1 else ''}"
+
+
+def describe(strategy, batch_size: int) -> str:
+    """The fit banner's placement and batch: ``"mirrored over 2 GPUs, global batch 64 = 32 per
+    replica"``, ``"1 device (CPU), batch 32"``."""
+    n = strategy.num_replicas_in_sync
+    if n == 1:
+        return f"{placement(strategy)}, batch {batch_size}"
+    return f"{placement(strategy)}, global batch {batch_size} = {batch_size // n} per replica"

@@ -198,3 +198,35 @@ def test_multi_worker_input_pipeline_shards_each_epoch_without_overlap():
         a, b = seen[0][epoch], seen[1][epoch]
         assert len(a) == len(b) == 48 and not set(a) & set(b) and sorted(a + b) == list(range(96))
     assert seen[0][0] != seen[0][1]  # reshuffled every epoch
+
+
+PLACEMENT_SCRIPT = r"""
+import json, os, socket
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from builder.run.distribute import describe, make_strategy, tf_config
+with socket.socket() as sock:
+    sock.bind(("localhost", 0))
+    port = sock.getsockname()[1]
+os.environ["TF_CONFIG"] = tf_config([f"localhost:{port}"], 0)
+multi = describe(tf.distribute.MultiWorkerMirroredStrategy(), 16)  # first: it configures collective ops
+del os.environ["TF_CONFIG"]
+print(json.dumps([describe(make_strategy(None), 32),
+                  describe(make_strategy({"strategy": "one_device", "devices": ["/cpu:1"]}), 32),
+                  describe(make_strategy({"strategy": "mirrored", "devices": ["/cpu:0", "/cpu:1"]}), 64),
+                  multi]))
+"""
+
+
+def test_the_fit_banner_says_where_training_runs_in_words():
+    """No class names (``_DefaultDistributionStrategy``): devices, replicas and the batch split."""
+    out = subprocess.run([sys.executable, "-c", PLACEMENT_SCRIPT], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [
+        "1 device (CPU), batch 32",
+        "1 device (CPU:1), batch 32",
+        "mirrored over 2 CPUs, global batch 64 = 32 per replica",
+        "multi-worker: 1 worker × 1 CPU, batch 16",
+    ]
