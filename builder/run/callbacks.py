@@ -24,12 +24,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from builder.spec.load import Spec
 
 
+# Per-epoch timing columns of history.csv (not metrics: plots and summaries skip them).
+TIMING_COLUMNS = ("wall_seconds", "cpu_seconds")
+
+
 def _epoch_log_callback(path: Path):
+    import time
+
     import keras
 
     class EpochLog(keras.callbacks.Callback):
         """Writes ``history.csv`` atomically after every epoch; on resume drops rows of epochs
-        that will be re-run, so each epoch is recorded exactly once."""
+        that will be re-run, so each epoch is recorded exactly once.
+
+        Besides Keras's logs each row has ``wall_seconds`` (elapsed time of the epoch, validation
+        included, ``time.perf_counter``) and ``cpu_seconds`` (CPU time of the whole process in the
+        epoch, ``time.process_time``: every TensorFlow thread counts, so it exceeds wall time when
+        several cores work), to compare a run with hand-written Keras or another machine.
+        """
 
         def __init__(self):
             super().__init__()
@@ -45,6 +57,7 @@ def _epoch_log_callback(path: Path):
             if self.first:
                 self.rows = [r for r in self.rows if int(r["epoch"]) < epoch + 1]
                 self.first = False
+            self.started = (time.perf_counter(), time.process_time())
 
         def on_epoch_end(self, epoch, logs=None):
             row = {"epoch": epoch + 1}
@@ -53,6 +66,9 @@ def _epoch_log_callback(path: Path):
             lr = getattr(self.model.optimizer, "learning_rate", None)
             if lr is not None and "learning_rate" not in row:
                 row["learning_rate"] = float(np.asarray(lr))
+            wall, cpu = self.started
+            row["wall_seconds"] = round(time.perf_counter() - wall, 3)
+            row["cpu_seconds"] = round(time.process_time() - cpu, 3)
             self.rows.append(row)
             keys = list(dict.fromkeys(k for r in self.rows for k in r))
             buf = io.StringIO()

@@ -23,6 +23,7 @@ from builder.errors import Diagnostic, SpecError
 from builder.run import trial
 from builder.run.artifacts import read_history
 from builder.run.callbacks import build_callbacks, nan_guard, restore_from_chief
+from builder.run.provenance import provenance
 from builder.run.evaluate import evaluate_dataset, tta_metrics
 from builder.run.rundir import RunDir
 from builder.spec.dump import anchor_read_paths, dump_yaml
@@ -140,8 +141,9 @@ def fit_one(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | P
     write_text(run.file("spec.resolved.yaml"), header + dump_yaml(resolved_document(spec, fit_cfg)))
     previous_seconds = float(run.state().get("fit_seconds", 0.0))
     extra = {} if fold is None else {"fold": fold[0], "folds": fold[1]}
-    run.set_state("running", spec_name=spec.name, spec_file=str(spec.source.filename if spec.source else ""),
-                  **extra)
+    spec_file = str(spec.source.filename if spec.source else "")
+    run.set_state("running", spec_name=spec.name, spec_file=spec_file, **extra,
+                  **provenance(strategy, spec_file or None))
     log(f"dlbuild: training '{spec.name}' ({model.count_params():,} parameters; "
         f"{describe(strategy, fit_cfg['batch_size'])}) → {run.path}")
     started = time.perf_counter()
@@ -162,6 +164,7 @@ def fit_one(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | P
     if guard.bad is not None:
         return _stop_on_nan(guard, model, run, fit_seconds)
     history = read_history(run.file("history.csv"))
+    kept_epoch, kept_by = kept_weights(callbacks, len(history.get("epoch", [])))
     with atomic_path(run.file("model.keras")) as tmp:
         model.save(tmp)
     metrics = {
@@ -170,6 +173,8 @@ def fit_one(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | P
         "val": evaluate_dataset(model, pipes.val),
         "params": int(model.count_params()),
         "epochs": len(history.get("epoch", [])),
+        "kept_epoch": kept_epoch,
+        "kept_by": kept_by,
         "fit_seconds": round(fit_seconds, 3),
         "train_samples": int(len(splits.train[1])),
         "batch_size": fit_cfg["batch_size"],
@@ -215,18 +220,39 @@ def _stop_on_nan(guard, model, run: RunDir, fit_seconds: float):
                         f"or check the data for NaN values. Run directory: {run.path}")
 
 
+def kept_weights(callbacks: list, epochs: int) -> tuple[int, str | None]:
+    """The epoch (1-based) whose weights the model holds after ``fit`` and the monitor that chose
+    it: an ``EarlyStopping(restore_best_weights=True)`` restores its best epoch (Keras 3 does so at
+    the end of training whether or not it stopped early); otherwise the last epoch, by no monitor."""
+    import keras
+
+    for cb in callbacks:
+        if isinstance(cb, keras.callbacks.EarlyStopping) and cb.restore_best_weights \
+                and cb.best_weights is not None:
+            return int(cb.best_epoch) + 1, cb.monitor
+    return epochs, None
+
+
 def summary(spec: Spec, metrics: dict, history: dict, run_path: Path) -> str:
-    """The closing lines of ``dlbuild fit``: params, epochs, best validation metric, test metrics."""
+    """The closing lines of ``dlbuild fit``: params, epochs, the epoch whose weights were kept (and
+    by which monitor) with its validation metric, then the test metrics of that model."""
     lines = [f"\n{spec.name}: {metrics['params']:,} parameters, {metrics['epochs']} epochs "
              f"in {metrics['fit_seconds']:.1f} s"]
     val_keys = [k for k in history if k.startswith("val_") and k != "val_loss"] or \
         [k for k in history if k == "val_loss"]
-    if val_keys:
+    kept = metrics.get("kept_epoch") or metrics["epochs"]
+    by = metrics.get("kept_by")
+    how = f"best {by}, restored by early stopping" if by else "the last epoch"
+    line = f"  model kept: epoch {kept} ({how})"
+    if val_keys and 0 < kept <= len(history[val_keys[0]]):
         key = val_keys[0]
+        value = history[key][kept - 1]
+        line += f"; {key} there: {value:.4f}"
         vals = [v for v in history[key] if not math.isnan(v)]
-        if vals:
-            best = min(vals) if "loss" in key or "error" in key else max(vals)
-            lines.append(f"  best {key}: {best:.4f} (epoch {history[key].index(best) + 1})")
+        best = (min(vals) if "loss" in key or "error" in key else max(vals)) if vals else value
+        if vals and best != value:
+            line += f" (best {best:.4f} at epoch {history[key].index(best) + 1})"
+    lines.append(line)
     lines.append("  test: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics["test"].items()))
     if metrics.get("test_tta"):
         lines.append(f"  test with TTA (original + {spec.fit['tta']} augmented passes): "

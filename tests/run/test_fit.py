@@ -36,7 +36,18 @@ def test_fit_writes_the_run_directory(write_spec, tmp_path):
     saved = keras.saving.load_model(out / "model.keras", safe_mode=True)
     assert metrics["train_samples"] == 600 and metrics["params"] == saved.count_params()
     assert _epochs(out) == [1, 2]
-    assert json.loads((out / "run.json").read_text())["state"] == "completed"
+    state = json.loads((out / "run.json").read_text())
+    assert state["state"] == "completed"
+    import keras_tuner
+    import numpy
+    import tensorflow as tf
+
+    assert state["versions"]["keras"] == keras.__version__ and state["versions"]["tensorflow"] == tf.__version__
+    assert state["versions"]["keras_tuner"] == keras_tuner.__version__
+    assert state["versions"]["numpy"] == numpy.__version__ and state["versions"]["python"] == sys.version.split()[0]
+    assert state["devices"]["placement"] == "1 device (CPU)" and "CPU:0" in state["devices"]["physical"]
+    assert state["git_commit"] is None  # the spec's folder (pytest's tmp_path) is not in a repository
+    assert metrics["kept_epoch"] == 2 and metrics["kept_by"] is None
     assert not (out / "backup").exists()
     resolved = builder.load_spec(out / "spec.resolved.yaml")  # the resolved spec is itself a valid spec
     assert resolved.fit["batch_size"] == 64 and resolved.compile["optimizer"] == {"adam": 0.003}

@@ -78,17 +78,38 @@ def test_epoch_log_keeps_each_epoch_once_across_a_resume(tmp_path):
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
     assert float(rows[-1]["loss"]) == pytest.approx(0.25) and float(rows[0]["learning_rate"]) == 0.5
+    assert all(float(r["wall_seconds"]) >= 0 and float(r["cpu_seconds"]) >= 0 for r in rows)
 
 
-def test_summary_reports_the_best_validation_epoch(fake_run):
+def test_summary_reports_the_epoch_whose_weights_were_kept(fake_run):
+    """history.csv's val_accuracy is 0.45, 0.70, 0.65: the last epoch is kept unless early
+    stopping restored another, and the summary names that epoch, not the best-looking one."""
     from builder.run.artifacts import read_history
     from builder.run.train import summary
 
     spec = builder.load_spec(fake_run / "spec.resolved.yaml")
-    metrics = {"params": 67, "epochs": 3, "fit_seconds": 1.25, "test": {"accuracy": 0.5}}
-    text = summary(spec, metrics, read_history(fake_run / "history.csv"), fake_run)
-    assert "best val_accuracy: 0.7000 (epoch 2)" in text and "in 1.2 s" in text
-    assert "test: accuracy 0.5000" in text and str(fake_run) in text
+    history = read_history(fake_run / "history.csv")
+    metrics = {"params": 67, "epochs": 3, "fit_seconds": 1.25, "test": {"accuracy": 0.5},
+               "kept_epoch": 3, "kept_by": None}
+    text = summary(spec, metrics, history, fake_run)
+    assert "model kept: epoch 3 (the last epoch); val_accuracy there: 0.6500 (best 0.7000 at epoch 2)" in text
+    assert "in 1.2 s" in text and "test: accuracy 0.5000" in text and str(fake_run) in text
+    restored = summary(spec, {**metrics, "kept_epoch": 2, "kept_by": "val_loss"}, history, fake_run)
+    assert "model kept: epoch 2 (best val_loss, restored by early stopping); val_accuracy there: 0.7000\n" \
+        in restored
+
+
+def test_kept_weights_follow_early_stopping_that_restores():
+    import keras
+
+    from builder.run.train import kept_weights
+
+    restoring = keras.callbacks.EarlyStopping(monitor="val_auc", restore_best_weights=True)
+    restoring.best_weights, restoring.best_epoch = [np.zeros(1)], 2
+    plain = keras.callbacks.EarlyStopping(monitor="val_loss")
+    plain.best_epoch = 1
+    assert kept_weights([plain, restoring], 5) == (3, "val_auc")
+    assert kept_weights([plain], 5) == (5, None)
 
 
 @pytest.mark.parametrize("formats, exported", [(["keras"], False), (["keras", "tflite"], True)])
