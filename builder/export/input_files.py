@@ -55,7 +55,7 @@ def read_inputs(input_path: str | Path, pred: Predictor) -> tuple[dict, list[str
         lines = [l.rstrip("\n") for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
         shape = pred.inputs[0][1]
         xd = {names[0]: np.array(lines, dtype=object).reshape((len(lines), *([1] if shape == (1,) else [])))}
-        return _fit(xd, pred), [l[:40] for l in lines]
+        return _fit(xd, pred), lines  # whole: the csv module quotes commas and quotes
     xd = _fit(xd, pred)
     return xd, [str(i) for i in range(len(next(iter(xd.values()))))]
 

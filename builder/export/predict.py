@@ -88,16 +88,25 @@ def write_rows(rows: list[dict], path: Path) -> None:
         raise PredictError(f"--output must end in .csv or .json; received {path.name}")
 
 
+SCREEN_INPUT_CHARS = 60  # on screen only; --output files hold every input whole
+
+
+def _short(label) -> str:
+    text = str(label).replace("\n", " ")
+    return text if len(text) <= SCREEN_INPUT_CHARS else text[:SCREEN_INPUT_CHARS - 1] + "…"
+
+
 def format_table(rows: list[dict]) -> str:
-    """A readable table: input, predicted class and its probability (or the regression value)."""
+    """A readable table: input, predicted class and its probability (or the regression value).
+    Inputs longer than :data:`SCREEN_INPUT_CHARS` characters are cut with "…" here only."""
     if not rows:
         return "(no inputs)"
     if "class" in rows[0]:
         head = ("input", "class", "probability")
-        body = [(r["input"], r["class"], f"{r['probability']:.4f}") for r in rows]
+        body = [(_short(r["input"]), r["class"], f"{r['probability']:.4f}") for r in rows]
     else:
         head = ("input", "value")
-        body = [(r["input"], f"{r['value']:.6g}" if isinstance(r["value"], float)
+        body = [(_short(r["input"]), f"{r['value']:.6g}" if isinstance(r["value"], float)
                  else " ".join(f"{v:.6g}" for v in r["value"])) for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
