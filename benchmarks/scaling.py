@@ -20,6 +20,7 @@ not change along the series. Figure: ``benchmarks-scaling.png`` next to the repo
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import time
 
@@ -135,7 +136,7 @@ def tuning(cfg: Config, trials: list[int], workers: list[int]) -> dict:
             raise RuntimeError(f"`{' '.join(cmd)}` exited with {res['returncode']}: {res['output']}")
         done = sum(1 for line in (d / "trials.csv").read_text().splitlines()[1:] if ",COMPLETED," in line)
         files = list((d / "trial_seconds").glob("*.txt"))  # written as each trial ends
-        trial_s = [float(p.read_text()) for p in files]
+        trial_s = [json.loads(p.read_text())["seconds"] for p in files]  # {"seconds", "fit_seconds"}
         out.setdefault(str(w), {})[str(n)] = {"wall_s": res["wall_s"], "cpu_s": res["cpu_s"], "completed": done,
                                                "trial_s": trial_s,
                                                "after_last_trial_s": ended - max(p.stat().st_mtime for p in files)}

@@ -207,7 +207,7 @@ def plot(run_dir: str) -> None:
     """Write RUN_DIR's plots: learning curves, confusion matrix (classifiers), model graph."""
     from builder.run.plots import plot_run
 
-    for path in plot_run(run_dir, log=click.echo):
+    for path in plot_run(run_dir, log=click.echo, always_notice=True):
         click.echo(str(path))
 
 

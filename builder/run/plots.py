@@ -6,15 +6,26 @@ Written at the end of ``dlbuild fit`` and by ``dlbuild plot RUN_DIR``:
   (``val_*``), by epoch;
 * ``confusion_matrix.png`` — classifiers: true class (rows) against predicted class (columns) on
   the test split, counts and row-normalised colours (scikit-learn's ``confusion_matrix`` and
-  ``ConfusionMatrixDisplay``);
+  ``ConfusionMatrixDisplay``); ticks are the class names, else the class ids ``0`` … ``K-1``;
 * ``model.png`` — ``keras.utils.plot_model`` when pydot and Graphviz are installed (optional:
-  ``pip install pydot`` and ``apt-get install graphviz``); otherwise skipped with a message.
+  ``pip install "dlbuild[plots]"`` and ``apt-get install graphviz`` / ``brew install graphviz``).
+
+A plot that does not apply or cannot be drawn is never skipped silently: one line says which
+file was not written and why. The files are written atomically (:mod:`builder.atomic`).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+
+from builder.atomic import atomic_path, write_text
+from builder.run.callbacks import TIMING_COLUMNS
+
+MAX_MATRIX_CLASSES = 100  # beyond this a matrix is unreadable (and its figure too large to draw)
+NOTICE_FILE = "model.png.skipped.txt"  # in a run directory without model.png: why it is missing
+GRAPH_HINT = ('keras.utils.plot_model needs pydot and Graphviz: pip install "dlbuild[plots]", and '
+              "apt-get install graphviz (macOS: brew install graphviz)")
 
 
 def new_figure(**kwargs):
@@ -26,9 +37,19 @@ def new_figure(**kwargs):
     return Figure(**kwargs)
 
 
+def _save(fig, path: Path) -> Path:
+    """Save ``fig`` as a PNG at ``path``, atomically."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    return Path(path)
+
+
 def learning_curves(history: dict, path: Path) -> Path | None:
-    """Plot ``{metric: [value per epoch]}`` (``history.csv`` columns) to ``path``; None if empty."""
-    metrics = [k for k in history if k not in ("epoch", "learning_rate") and not k.startswith("val_")]
+    """Plot ``{metric: [value per epoch]}`` (``history.csv`` columns) to ``path``; None if empty.
+    ``epoch``, ``learning_rate`` and the timing columns (``wall_seconds``, ``cpu_seconds``) are not
+    metrics and get no panel."""
+    skip = ("epoch", "learning_rate", *TIMING_COLUMNS)
+    metrics = [k for k in history if k not in skip and not k.startswith("val_")]
     if not metrics or not history.get("epoch"):
         return None
     cols = min(3, len(metrics))
@@ -46,8 +67,7 @@ def learning_curves(history: dict, path: Path) -> Path | None:
     for ax in list(axes.flat)[len(metrics):]:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return _save(fig, path)
 
 
 def confusion_matrix(y_true, y_pred, class_names, path: Path) -> Path:
@@ -61,8 +81,63 @@ def confusion_matrix(y_true, y_pred, class_names, path: Path) -> Path:
                                             ax=ax, colorbar=False, xticks_rotation=45)
     ax.set_title("test split")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+    return _save(fig, path)
+
+
+def class_labels(class_names, width: int, y) -> list[str]:
+    """The confusion matrix's tick labels: ``class_names``, else the class ids ``"0"`` … ``"K-1"``.
+
+    Args:
+        class_names: The data's class names (``Splits.class_names``), or None/empty (an ``.npz``
+            of integer labels).
+        width: The model's output units: K classes (softmax), or 1 (one sigmoid unit: K = 2).
+        y: The test split's class indices (n,).
+
+    Raises:
+        ValueError: no matrix fits (the message says why): the class names and the output width
+            disagree, a label is not a class index below K, or K > :data:`MAX_MATRIX_CLASSES`.
+    """
+    import numpy as np
+
+    k = 2 if width == 1 else int(width)
+    if class_names and len(class_names) != k:
+        raise ValueError(f"the data has {len(class_names)} class names but the model's output has {width} "
+                         f"unit(s), i.e. {k} classes")
+    y = np.asarray(y)
+    whole = y.dtype.kind in "iub" or bool(np.all(y == np.round(y)))
+    if y.size and (not whole or y.min() < 0 or y.max() >= k):
+        raise ValueError(f"the test labels ({y.min()} … {y.max()}) are not class indices 0 … {k - 1} of the "
+                         f"model's {width}-unit output")
+    if k > MAX_MATRIX_CLASSES:
+        raise ValueError(f"{k} classes are more than a readable matrix holds ({MAX_MATRIX_CLASSES})")
+    return [str(c) for c in class_names] if class_names else [str(i) for i in range(k)]
+
+
+def _confusion(model, splits, path: Path) -> Path | str:
+    """Write the test split's confusion matrix to ``path``; or return why it does not apply."""
+    import numpy as np
+
+    if splits.task != "classification":
+        return f"a {splits.task} run; the matrix is drawn for classifiers"
+    if len(model.outputs) != 1:
+        return f"the model has {len(model.outputs)} outputs; the matrix is drawn for single-output classifiers"
+    shape = tuple(model.outputs[0].shape[1:])
+    if len(shape) != 1 or shape[0] is None:
+        return f"the model's output has shape (batch, {', '.join(map(str, shape))}), not (batch, classes)"
+    x, y = splits.test
+    y = np.asarray(y)
+    y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+    if y.ndim != 1:
+        return f"the test targets have shape {y.shape}, not one class index per sample"
+    if not y.size:
+        return "the test split is empty"
+    try:
+        names = class_labels(splits.class_names, shape[0], y)
+    except ValueError as err:
+        return str(err)
+    scores = np.asarray(model.predict(x, verbose=0, batch_size=256)).reshape(len(y), -1)
+    pred = scores.argmax(-1) if scores.shape[1] > 1 else (scores[:, 0] > 0.5).astype(int)
+    return confusion_matrix(y.astype(int), pred, names, path)
 
 
 def model_graph(model, path: Path) -> Path | None:
@@ -70,27 +145,76 @@ def model_graph(model, path: Path) -> Path | None:
     import keras
 
     try:
-        keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_names=True)
+        with atomic_path(path) as tmp:
+            keras.utils.plot_model(model, to_file=str(tmp), show_shapes=True, show_layer_names=True)
+            if not tmp.is_file():  # in IPython, Keras prints its hint and returns without a file
+                raise FileNotFoundError(tmp)
     except (ImportError, OSError, AttributeError):
         return None
-    return path if Path(path).exists() else None
+    return Path(path)
 
 
-def plot_run(run_dir: Path, model=None, splits=None, log=print) -> list[Path]:
-    """Write every plot that applies to a run directory; returns the files written.
+def runs_root(run_dir: Path) -> Path:
+    """The folder whose runs share the once-only model.png notice: ``RUNS/<spec name>/<run>``
+    (``dlbuild fit``'s layout; a fold of a cross-validation, a tune directory's ``best/``, count
+    as their outer run) gives ``RUNS``; a run elsewhere (``--out DIR``) gives ``DIR``'s parent."""
+    from builder.run.rundir import RunDir
+
+    top = Path(run_dir).resolve()
+    while (top.parent / "run.json").is_file():
+        top = top.parent
+    name = RunDir(top).state().get("spec_name")
+    return top.parent.parent if name and top.parent.name == name else top.parent
+
+
+def _graph_notice(run_dir: Path, log, always: bool) -> None:
+    """Say that model.png needs the optional extra and Graphviz: always on request (``dlbuild plot
+    RUN``), else once per :func:`runs_root`.
+
+    Why once per runs root: the missing tools are a fact about the machine, not about the run, so
+    the same hint on every fit is noise a new user learns to skip, hiding the lines that matter;
+    only with ``-v`` it would never reach the new user it is for. Once per runs root reaches them
+    on their first run (a new project folder: again), and ``dlbuild plot RUN`` still says it.
+    Each run without model.png keeps the reason in its own :data:`NOTICE_FILE` (a run writes
+    only inside its directory); the hint is printed when no other run under the root has one."""
+    line = f"dlbuild: model.png not written ({GRAPH_HINT})"
+    run_dir = Path(run_dir).resolve()
+    root = runs_root(run_dir)
+    said = any(p.parent != run_dir for depth in ("*/", "*/*/", "*/*/*/") for p in root.glob(depth + NOTICE_FILE))
+    try:
+        write_text(run_dir / NOTICE_FILE, line + "\n")
+    except OSError:  # a read-only run directory: the hint comes again next time, nothing worse
+        pass
+    if always:
+        log(line)
+    elif not said:
+        log(f"{line}; said once for the runs in {root} (each run's {NOTICE_FILE} keeps it), "
+            "dlbuild plot RUN repeats it")
+
+
+def plot_run(run_dir: Path, model=None, splits=None, log=print, *, always_notice: bool | None = None) -> list[Path]:
+    """Write every plot that applies to a run directory; returns the files written. A plot not
+    written gets one line through ``log`` saying why (a reason of the run's own, every time; the
+    missing pydot/Graphviz of the machine, see :func:`_graph_notice`).
 
     Args:
         run_dir: A completed run directory (history.csv, model.keras, spec.resolved.yaml).
         model: The trained model (loaded from ``model.keras`` when None).
         splits: The run's data splits (loaded from its spec when None and needed).
+        always_notice: Say the pydot/Graphviz hint every time (True) or once per runs root
+            (False). None: every time when ``model`` is None (a finished run plotted on request,
+            as ``dlbuild plot RUN`` does), else once (the end of a fit, which passes its model).
     """
     from builder.run.artifacts import read_history
 
     run_dir = Path(run_dir)
+    always = model is None if always_notice is None else always_notice
     written = []
     curves = learning_curves(read_history(run_dir / "history.csv"), run_dir / "learning_curves.png")
     if curves:
         written.append(curves)
+    else:
+        log("dlbuild: learning_curves.png not written (history.csv has no epochs)")
     if model is None:
         from builder.run.artifacts import load_keras
 
@@ -100,24 +224,14 @@ def plot_run(run_dir: Path, model=None, splits=None, log=print) -> list[Path]:
         from builder.run.artifacts import load_run_spec
 
         splits = load_splits(load_run_spec(run_dir))
-    if splits.task == "classification" and splits.class_names and len(model.outputs) == 1:
-        import numpy as np
-
-        x, y = splits.test
-        y = np.asarray(y).reshape(-1) if np.ndim(y) == 2 and np.shape(y)[1] == 1 else y
-        scores = np.asarray(model.predict(x, verbose=0, batch_size=256))
-        if scores.ndim == 2 and scores.shape[-1] == len(splits.class_names):
-            pred = scores.argmax(-1)
-        elif scores.ndim == 2 and scores.shape[-1] == 1 or scores.ndim == 1:  # one sigmoid unit
-            pred = (scores.reshape(-1) > 0.5).astype(int)
-        else:
-            pred = None
-        if pred is not None and np.asarray(y).ndim == 1:
-            written.append(confusion_matrix(np.asarray(y), pred, splits.class_names, run_dir / "confusion_matrix.png"))
+    matrix = _confusion(model, splits, run_dir / "confusion_matrix.png")
+    if isinstance(matrix, Path):
+        written.append(matrix)
+    else:
+        log(f"dlbuild: confusion_matrix.png not written ({matrix})")
     graph = model_graph(model, run_dir / "model.png")
     if graph:
         written.append(graph)
     else:
-        log("dlbuild: model.png skipped (keras.utils.plot_model needs pydot and Graphviz: "
-            "pip install pydot; apt-get install graphviz)")
+        _graph_notice(run_dir, log, always)
     return written

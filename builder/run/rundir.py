@@ -9,6 +9,12 @@ A run directory (docs/architecture.md, "Run directory") holds::
     metrics.json         {"test": {...}, "val": {...}, "params": N, "epochs": N, "fit_seconds": s}
     tensorboard/         TensorBoard logs (tensorboard --logdir runs/)
     backup/              Keras BackupAndRestore state while a run is unfinished
+    *.png                learning_curves.png, confusion_matrix.png (classifiers), model.png (with
+                         pydot and Graphviz: pip install "dlbuild[plots]"); see builder.run.plots
+
+A plot not written is reported in one line; the pydot/Graphviz hint once per runs root, and each
+run without model.png keeps the reason in its ``model.png.skipped.txt`` (``dlbuild plot RUN`` says
+it every time).
 
 A cross-validation directory (``fit.cross_validation``, :mod:`builder.run.crossval`) holds ``run.json``
 (``kind: cross_validation``), ``spec.resolved.yaml``, ``fold-1/`` … ``fold-K/`` (each a run directory

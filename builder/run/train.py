@@ -192,7 +192,7 @@ def fit_one(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | P
         from builder.run.plots import plot_run
 
         try:
-            plot_run(run.path, model=model, splits=splits, log=log)
+            plot_run(run.path, model=model, splits=splits, log=log, always_notice=False)
         except Exception as err:  # plots are a convenience: never lose a finished run over one
             log(f"dlbuild: plots skipped ({type(err).__name__}: {err}); retry with dlbuild plot {run.path}")
     run.set_state("completed", fit_seconds=fit_seconds)

@@ -14,6 +14,7 @@ crosses Keras Tuner as text (:class:`SpecFatalError`) and comes out as
 from __future__ import annotations
 
 import contextlib
+import time
 
 import keras
 import keras_tuner as kt
@@ -70,6 +71,7 @@ class SpecHyperModel(kt.HyperModel):
         super().__init__()
         self.base, self.splits, self.verbose = base, splits, verbose
         self._prepared: trial.Prepared | None = None  # the last build's model and aligned splits
+        self.fit_seconds = 0.0  # seconds in model.fit since the tuner last reset it (per trial)
 
     def resolve(self, hp) -> Spec:
         """The spec with ``hp``'s values (each space registered on ``hp`` when first seen).
@@ -124,8 +126,10 @@ class SpecHyperModel(kt.HyperModel):
         callbacks.append(guard)
         epochs = kwargs.pop("epochs", None) or self.base.tune.get("epochs") or spec.fit["epochs"]
         kwargs.pop("verbose", None)
+        started = time.perf_counter()
         history = model.fit(pipes.train, validation_data=pipes.val, epochs=epochs, callbacks=callbacks,
                             verbose=self.verbose, **trial.fit_arguments(spec, splits), **kwargs)
+        self.fit_seconds += time.perf_counter() - started  # read by SpecTuner for trials.csv
         if guard.bad is not None:
             _, batch, loss = guard.bad
             raise kt.errors.FailedTrialError(f"loss became {loss} (NaN/Inf) at batch {batch}; "

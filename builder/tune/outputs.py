@@ -2,8 +2,8 @@
 
 Inputs: the tuner after ``search`` (its oracle's trials, in start order; ``trial_seconds/<id>.txt``
 written by :class:`builder.tune.tuners.SpecTuner`), the spec template, the tune directory.
-Outputs: ``trials.csv`` (one row per trial: id, status, objective, seconds, failure reason,
-values), ``results.md`` (completed trials best first, then the failed ones), ``best.yaml`` (the
+Outputs: ``trials.csv`` (one row per trial: id, status, objective, seconds — all, in ``model.fit``
+and the rest — failure reason, values), ``results.md`` (completed trials best first, then the failed ones), ``best.yaml`` (the
 best trial as a concrete spec: ``dlbuild fit best.yaml``), ``rounds.json`` (coarse_to_fine: each
 round's box in the unit cube), ``objective.png`` and ``objective_vs_<hp>.png`` (matplotlib).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 from builder.atomic import write_json, write_text
@@ -22,17 +23,37 @@ from builder.spec.load import Spec, resolve_spec
 from builder.tune.space import format_value
 
 
+TIME_COLUMNS = ("seconds", "fit_seconds", "other_seconds")
+
+
+def _trial_seconds(path: Path) -> dict:
+    """``{"seconds": all, "fit_seconds": in model.fit, "other_seconds": the rest (build, adapt,
+    compile, the tuner's saving and callbacks)}`` from a trial's seconds file; "" where unknown
+    (a file of an older search holds only the total)."""
+    row = dict.fromkeys(TIME_COLUMNS, "")
+    if not path.exists():
+        return row
+    text = path.read_text().strip()
+    data = json.loads(text) if text.startswith("{") else {"seconds": float(text)}
+    row["seconds"] = data.get("seconds", "")
+    if data.get("fit_seconds") is not None:
+        row["fit_seconds"] = data["fit_seconds"]
+        row["other_seconds"] = round(data["seconds"] - data["fit_seconds"], 3)
+    return row
+
+
 def trial_rows(tuner) -> list[dict]:
-    """One dict per trial (start order): id, status, objective, seconds, values, failure reason."""
+    """One dict per trial (start order): id, status, objective, seconds (all, in ``model.fit``,
+    the rest), values, failure reason."""
     rows = []
     for trial_id in tuner.oracle.start_order:
         tr = tuner.oracle.trials.get(trial_id)
         if tr is None:
             continue
-        seconds_file = Path(tuner.project_dir).parent / "trial_seconds" / f"{trial_id}.txt"
+        seconds = _trial_seconds(Path(tuner.project_dir).parent / "trial_seconds" / f"{trial_id}.txt")
         row = {"trial_id": trial_id, "status": tr.status,
                "objective": tr.score if tr.score is not None else "",
-               "seconds": float(seconds_file.read_text()) if seconds_file.exists() else "",
+               **seconds,
                "failure": trial_failure(tr.message or "") if tr.status != "COMPLETED" else ""}
         row.update({k: v for k, v in tr.hyperparameters.values.items()})
         rows.append(row)
@@ -73,7 +94,7 @@ def write_outputs(tuner, base: Spec, out: Path) -> dict | None:
     objective = tuner.oracle.objective
     done = [r for r in rows if r["status"] == "COMPLETED"]
     done.sort(key=lambda r: r["objective"], reverse=objective.direction == "max")
-    hp_names = [k for k in keys if k not in ("trial_id", "status", "objective", "seconds", "failure")
+    hp_names = [k for k in keys if k not in ("trial_id", "status", "objective", "failure", *TIME_COLUMNS)
                 and not k.startswith("tuner/")]
     lines = [f"# {base.name}: {len(rows)} trials, objective {objective.name} ({objective.direction})", "",
              "| rank | trial | " + objective.name + " | " + " | ".join(hp_names) + " |",

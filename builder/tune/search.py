@@ -8,8 +8,8 @@ or as the chief or a worker of a search shared by several processes
 (:mod:`builder.tune.workers`). Output, the tune directory::
 
     kt/              the Keras Tuner project (oracle.json, trials): a rerun resumes it
-    trials.csv       one row per trial: id, status, objective, seconds, failure reason, values
-    trial_seconds/   wall time of each trial (seconds), one file per trial
+    trials.csv       one row per trial: id, status, objective, seconds (all, fit, other), failure reason, values
+    trial_seconds/   wall time of each trial and of its model.fit (seconds), one JSON file per trial
     results.md       the trials table, best first
     best.yaml        the best trial as a concrete spec (no search spaces): `dlbuild fit best.yaml`
     rounds.json      coarse_to_fine: each round's box

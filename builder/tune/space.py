@@ -10,6 +10,8 @@ functions that need them, so the dry run's imports stay those of one training st
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 
 from builder.errors import Diagnostic, SpecError
@@ -119,8 +121,8 @@ def format_value(v) -> str:
 
 def describe_space(spec: Spec, time_a_step: bool = True) -> str:
     """The ``--dry-run`` report: each hyperparameter with its YAML line and range, the grid size,
-    the trial budget, and an estimated duration from one timed training step of the default spec
-    (seconds per step × steps per epoch × epochs × trials; an estimate, not a promise).
+    the trial budget, and an estimated duration from timing the default spec's trial
+    (:func:`_time_trial`: start-up, tracing, training and validation steps), stating what it assumes.
 
     Raises:
         SpecError: the spec cannot be tuned (see :func:`check_tunable`), or its default model
@@ -140,28 +142,63 @@ def describe_space(spec: Spec, time_a_step: bool = True) -> str:
     epochs = t.get("epochs") or spec.fit["epochs"]
     lines.append(f"trial budget: {trials} trial(s) × {t['executions_per_trial']} execution(s) × {epochs} epoch(s)")
     if time_a_step:
-        seconds = _time_one_step(spec)
-        steps = seconds["steps_per_epoch"]
-        total = seconds["step"] * steps * epochs * trials * t["executions_per_trial"]
-        lines.append(f"estimated duration: {total / 60:.1f} min ({seconds['step'] * 1000:.0f} ms/step × "
-                     f"{steps} steps/epoch, measured on the default spec)")
+        m = _time_trial(spec)
+        epoch = m["train_step"] * m["train_steps"] + m["val_step"] * m["val_steps"] + m["save"]
+        per_trial = m["startup"] + m["tracing"] + epochs * epoch
+        total = per_trial * trials * t["executions_per_trial"]
+        lines.append(f"estimated duration: {total / 60:.1f} min, {per_trial:.1f} s per trial "
+                     f"({m['startup']:.1f} s build + compile, {m['tracing']:.1f} s tracing, then per epoch "
+                     f"{m['train_steps']} training steps × {m['train_step'] * 1000:.0f} ms + "
+                     f"{m['val_steps']} validation steps × {m['val_step'] * 1000:.0f} ms + "
+                     f"{m['save'] * 1000:.0f} ms checkpoint)")
+        lines.append("  assumes every trial costs what the default spec costs (larger choices take longer; "
+                     "early stopping and hyperband end trials sooner) and excludes loading the data once "
+                     "and retraining the best spec")
     return "\n".join(lines)
 
 
-def _time_one_step(spec: Spec) -> dict:
-    """Seconds of one training step of the default-resolved spec (after a warm-up step), built and
-    compiled by the trial step every run shares (:mod:`builder.run.trial`)."""
+def _time_trial(spec: Spec, steps: int = 5) -> dict:
+    """Time the parts of one trial of the default-resolved spec, built and compiled by the trial
+    step every run shares (:mod:`builder.run.trial`).
+
+    Returns:
+        ``{"startup": s, "tracing": s, "save": s, "train_step": s, "val_step": s, "train_steps": N,
+        "val_steps": N}``: seconds to build, adapt and compile (the second time: the first also
+        starts TensorFlow's runtime, which a search does once); the extra seconds of the first
+        (tracing) ``fit`` over ``steps`` batches with validation; seconds to save the weights (Keras
+        Tuner's checkpoint, counted every epoch: an upper bound); seconds per training and per
+        validation step once traced; and the steps of one real epoch.
+    """
+    import math
+
     from builder.data.load import load_splits
     from builder.data.pipeline import make_pipelines
     from builder.run import trial
 
     splits = load_splits(spec)
+    trial.compile_model(spec, trial.build(spec), splits)  # once untimed: TensorFlow's one-time start
+    started = time.perf_counter()
     prepared = trial.compile_model(spec, trial.build(spec), splits)
-    # Not cached: one batch is read, and a cache left half-filled makes tf.data warn.
+    # Not cached: a few batches are read, and a cache left half-filled makes tf.data warn.
     pipes = make_pipelines(prepared.splits, batch_size=spec.fit["batch_size"], seed=spec.seed, cache=False)
-    x, y = next(iter(pipes.train))
-    prepared.model.train_on_batch(x, y)
-    start = time.perf_counter()
-    for _ in range(3):
-        prepared.model.train_on_batch(x, y)
-    return {"step": (time.perf_counter() - start) / 3, "steps_per_epoch": pipes.steps_per_epoch}
+    startup = time.perf_counter() - started
+    model, n_train = prepared.model, min(steps, pipes.steps_per_epoch)
+    train = pipes.train.take(n_train)
+    val_samples = len(prepared.splits.val[1]) if pipes.val is not None else 0
+    val_steps = math.ceil(val_samples / spec.fit["batch_size"])
+    n_val = min(steps, val_steps)
+    val = pipes.val.take(n_val) if n_val else None
+
+    def timed(fn) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    first = timed(lambda: model.fit(train, validation_data=val, epochs=1, verbose=0, shuffle=False))
+    again = timed(lambda: model.fit(train, validation_data=val, epochs=1, verbose=0, shuffle=False))
+    evaluating = timed(lambda: model.evaluate(val, verbose=0)) if val is not None else 0.0
+    with tempfile.TemporaryDirectory() as tmp:  # Keras Tuner saves the weights when an epoch improves
+        saving = timed(lambda: model.save_weights(os.path.join(tmp, "w.weights.h5")))
+    return {"startup": startup, "tracing": max(first - again, 0.0), "save": saving,
+            "train_step": max(again - evaluating, 0.0) / n_train, "val_step": evaluating / n_val if n_val else 0.0,
+            "train_steps": pipes.steps_per_epoch, "val_steps": val_steps}

@@ -52,9 +52,14 @@ def objective_of(spec: Spec) -> kt.Objective:
     return kt.Objective(name, direction)
 
 
+# Keras Tuner trial statuses (keras_tuner/src/engine/trial.py TrialStatus) of a trial that ended.
+FINISHED = ("COMPLETED", "FAILED", "INVALID", "STOPPED")
+
+
 class SpecTuner(kt.Tuner):
     """Keras Tuner's ``Tuner`` over ``oracle``, printing one line per finished trial (i/N, values,
-    objective, best so far, elapsed seconds) and writing ``trial_seconds/<trial id>.txt``.
+    objective, best so far, the trial's seconds and the search's elapsed seconds) and writing
+    ``trial_seconds/<trial id>.txt`` (``{"seconds": all, "fit_seconds": in model.fit}``).
 
     Args:
         oracle: The strategy's Keras Tuner oracle (:data:`STRATEGIES`).
@@ -85,15 +90,20 @@ class SpecTuner(kt.Tuner):
         self._asked_before = True
 
     def on_search_begin(self):
-        """Start the clock; note the custom gradients TensorFlow already holds (kept)."""
+        """Start the clock; count the trials a resumed search already finished (so "trial i/N"
+        goes on from there); note the custom gradients TensorFlow already holds (kept)."""
         super().on_search_begin()
         self._started = time.perf_counter()
         self._gradients_kept = custom_gradient_names()
+        trials = getattr(self.oracle, "trials", None)  # a worker's oracle client has none: it counts its own
+        if isinstance(trials, dict):
+            self._done = sum(1 for t in trials.values() if t.status in FINISHED)
 
     def on_trial_begin(self, trial):
         """Start the trial's clock; say when coarse-to-fine draws a new round's box."""
         super().on_trial_begin(trial)
         self._trial_started = time.perf_counter()
+        self.hypermodel.fit_seconds = 0.0  # SpecHyperModel.fit adds the seconds model.fit takes
         boxes = getattr(self.oracle, "boxes", None)  # a worker's oracle client has none
         if boxes and len(boxes) != self._boxes_seen:
             self._boxes_seen = len(boxes)
@@ -101,10 +111,14 @@ class SpecTuner(kt.Tuner):
             self._log(f"coarse_to_fine round {int(rnd) + 1}: box (unit cube) " + json.dumps(boxes[rnd]))
 
     def on_trial_end(self, trial):
-        """Record the trial's seconds, let Keras Tuner save it, free its graphs, print its line."""
+        """Record the trial's seconds (all, and in ``model.fit``), let Keras Tuner save it, free its
+        graphs, print its line."""
         seconds = time.perf_counter() - self._trial_started
+        fit_seconds = getattr(self.hypermodel, "fit_seconds", None)
         # One small file per trial: several worker processes may finish trials at once.
-        write_text(self._out / "trial_seconds" / f"{trial.trial_id}.txt", f"{seconds:.3f}\n")
+        write_text(self._out / "trial_seconds" / f"{trial.trial_id}.txt",
+                   json.dumps({"seconds": round(seconds, 3), "fit_seconds": round(fit_seconds, 3)
+                               if fit_seconds is not None else None}) + "\n")
         super().on_trial_end(trial)
         # The trial's model is gone: free its traced graphs, which TensorFlow's custom-gradient
         # registry would otherwise keep for the whole search (builder.catalog.compat).
@@ -118,7 +132,7 @@ class SpecTuner(kt.Tuner):
         best_text = f"best {best[0].score:.4f}" if best and best[0].score is not None else "best -"
         budget = self._budget if self._budget is not None else "?"
         self._log(f"trial {self._done}/{budget} [{trial.trial_id}] {status} | {best_text} | "
-                  f"{time.perf_counter() - self._started:.0f} s | {values}")
+                  f"trial {seconds:.1f} s, elapsed {time.perf_counter() - self._started:.0f} s | {values}")
         if trial.status != "COMPLETED" and trial.message:
             self._log(f"  {trial_failure(trial.message)[:200]}")  # why, in one line (trials.csv has it too)
 

@@ -1,5 +1,8 @@
 """builder.tune.space: spec search spaces → Keras Tuner hyperparameters, the grid size, the dry run."""
 
+import re
+
+import pytest
 from click.testing import CliRunner
 
 import builder
@@ -38,4 +41,16 @@ def test_dry_run_lists_space_with_lines_and_grid_size(write_spec):
     result = CliRunner().invoke(main, ["tune", write_spec(text), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert ":8: model.layers[1].dense.units: choice of 2: 4, 8" in result.output
-    assert "grid size: 24" in result.output and "estimated duration:" in result.output
+    assert "grid size: 24" in result.output
+    m = re.search(r"estimated duration: ([\d.]+) min, ([\d.]+) s per trial \(([\d.]+) s build \+ compile, "
+                  r"([\d.]+) s tracing, then per epoch (\d+) training steps × (\d+) ms \+ (\d+) validation "
+                  r"steps × (\d+) ms \+ (\d+) ms checkpoint\)\n  assumes every trial costs what the default spec costs", result.output)
+    assert m, result.output
+    total, per_trial, startup, tracing = map(float, m.groups()[:4])
+    train_steps, train_ms, val_steps, val_ms, save_ms = map(int, m.groups()[4:])
+    assert train_steps > 0 and val_steps > 0  # validation is part of every epoch's cost
+    # The parts add up (to the printed rounding): start-up + tracing + epochs × (train + validation + save).
+    epochs, trials = 2, 3  # tune_specs.TUNE_SPEC: fit.epochs, tune.max_trials (grid of 24 > 3)
+    parts = startup + tracing + epochs * (train_steps * train_ms + val_steps * val_ms + save_ms) / 1000
+    assert per_trial == pytest.approx(parts, abs=0.1 + epochs * (train_steps + val_steps + 1) * 0.0005)
+    assert total == pytest.approx(per_trial * trials / 60, abs=0.06)

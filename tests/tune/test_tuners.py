@@ -1,5 +1,7 @@
 """builder.tune.tuners: the strategy table, the objective, and SpecTuner driven by hand (no training)."""
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -90,14 +92,16 @@ def test_a_finished_trial_prints_one_line_and_records_its_seconds(write_spec, tm
     lines = []
     tuner, trial = _one_finished_trial(spec, tmp_path, lines.append, 0.75)
     assert len(lines) == 1 and lines[0].startswith(f"trial 1/3 [{trial.trial_id}] val_accuracy 0.7500 | best 0.7500 |")
-    assert "lr=" in lines[0]
-    assert float((tmp_path / "trial_seconds" / f"{trial.trial_id}.txt").read_text()) >= 0
+    assert re.search(r"\| trial \d+\.\d s, elapsed \d+ s \| ", lines[0]) and "lr=" in lines[0]
+    recorded = json.loads((tmp_path / "trial_seconds" / f"{trial.trial_id}.txt").read_text())
+    assert recorded["seconds"] >= 0 and recorded["fit_seconds"] == 0  # no model.fit ran in this hand-made trial
     # the outputs of a search of that one trial: trials.csv, results.md, best.yaml, objective.png
     values = write_outputs(tuner, spec, tmp_path)
     assert values == trial.hyperparameters.values
     import csv
     (row,) = csv.DictReader((tmp_path / "trials.csv").open())
     assert row["status"] == "COMPLETED" and float(row["objective"]) == 0.75
+    assert float(row["other_seconds"]) == pytest.approx(float(row["seconds"]) - float(row["fit_seconds"]), abs=1e-3)
     assert "val_accuracy" in (tmp_path / "results.md").read_text()
     best = builder.load_spec(tmp_path / "best.yaml")
     assert not best.spaces and "tune" not in best.values
@@ -126,3 +130,12 @@ def test_best_yaml_reads_the_specs_own_data_from_any_folder(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)  # neither the spec's folder nor the tune directory
     best = builder.load_spec(elsewhere / "best.yaml")
     assert Path(best.data["npz"]) == (project / "mine.npz").resolve()
+
+
+def test_a_resumed_search_counts_the_trials_it_already_finished(write_spec, tmp_path):
+    """A second tuner over the same directory (a resume) goes on at "trial 2/3", not "trial 1/3"."""
+    spec = builder.load_spec(write_spec(TUNE_SPEC))
+    _one_finished_trial(spec, tmp_path, lambda line: None, 0.5)
+    lines = []
+    _one_finished_trial(spec, tmp_path, lines.append, 0.75)
+    assert lines[0].startswith("trial 2/3 ")
