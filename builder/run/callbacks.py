@@ -106,6 +106,54 @@ def nan_guard():
     return NaNGuard()
 
 
+def stop_on_interrupt(log=print):
+    """A callback that makes Ctrl-C (SIGINT) stop training at the end of the current batch.
+
+    The first Ctrl-C sets a flag (and says so); the next batch end, in training or validation,
+    raises ``KeyboardInterrupt``, which :func:`builder.run.train.fit_one` records as the state
+    ``interrupted`` (the CLI exits 130). Stopping at a batch boundary never cuts an epoch's
+    bookkeeping in half, and ``--resume`` restarts the unfinished epoch from the last backup.
+    A second Ctrl-C stops at once: the first restores Python's own handler. The handler is
+    installed for the duration of ``fit`` and only in the main thread (signals reach no other).
+    """
+    import signal
+    import threading
+
+    import keras
+
+    class StopOnInterrupt(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.requested, self._previous = False, None
+
+        def _handler(self, signum, frame):
+            self.requested = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            log("dlbuild: stopping at the end of this batch (Ctrl-C again to stop at once)")
+
+        def on_train_begin(self, logs=None):
+            if threading.current_thread() is threading.main_thread():
+                self._previous = signal.signal(signal.SIGINT, self._handler)
+
+        def on_train_end(self, logs=None):
+            if self._previous is not None:
+                signal.signal(signal.SIGINT, self._previous)
+                self._previous = None
+
+        def _check(self):
+            if self.requested:
+                self.on_train_end()
+                raise KeyboardInterrupt
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._check()
+
+        def on_test_batch_end(self, batch, logs=None):
+            self._check()
+
+    return StopOnInterrupt()
+
+
 def restore_from_chief(chief_backup: Path, worker_backup: Path) -> None:
     """Make a resuming worker restore the epoch the chief restores.
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,9 @@ from builder.spec.dump import dump_yaml
 from builder.run.rundir import RunDir, RunDirError
 from builder.spec.load import Spec
 from builder.spec.section_checks import cross_validation_options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from builder.run.train import FitResult
 
 KIND = "cross_validation"
 
@@ -64,12 +68,15 @@ def _open_run(spec: Spec, run_dir, runs_root, resume: bool) -> RunDir:
         run = RunDir(run_dir) if run_dir else RunDir.latest_unfinished(Path(runs_root), spec.name, kind=KIND)
         if run is None:
             raise RunDirError(f"no unfinished cross-validation of '{spec.name}' under {runs_root} to resume")
-        run.check_resumable(spec.name, kind=KIND)
         return run
-    run = RunDir(run_dir) if run_dir else RunDir.new(Path(runs_root), spec.name)
-    if run.file("run.json").exists():
+    return RunDir(run_dir) if run_dir else RunDir.new(Path(runs_root), spec.name)
+
+
+def _check_run(run: RunDir, spec: Spec, resume: bool) -> None:
+    if resume:
+        run.check_resumable(spec.name, kind=KIND)
+    elif run.file("run.json").exists():
         raise RunDirError(f"{run.path} already holds a run; use --resume to continue it, or choose another --out")
-    return run
 
 
 def cross_validate(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path = "runs",
@@ -90,6 +97,14 @@ def cross_validate(spec: Spec, *, run_dir: str | Path | None = None, runs_root: 
         SpecError: data problems, or more folds than training samples (located in the spec).
         builder.run.rundir.RunDirError: the directory cannot be used or resumed.
     """
+    run = _open_run(spec, run_dir, runs_root, resume)
+    with run.owned():  # one process per directory; the folds inside it are owned in turn by fit_one
+        _check_run(run, spec, resume)
+        return _cross_validate(spec, run, epochs=epochs, verbose=verbose, log=log)
+
+
+def _cross_validate(spec: Spec, run: RunDir, *, epochs: int | None, verbose, log) -> FitResult:
+    """:func:`cross_validate` once its directory is chosen and owned."""
     from builder.data.pipeline import make_dataset
     from builder.data.splits import kfold
     from builder.errors import SpecError
@@ -102,7 +117,6 @@ def cross_validate(spec: Spec, *, run_dir: str | Path | None = None, runs_root: 
 
     opts = cross_validation_options(spec.fit["cross_validation"])[0]
     k = opts["folds"]
-    run = _open_run(spec, run_dir, runs_root, resume)
     pool = load_splits(spec, validation_split=0)  # folds partition the whole training split
     try:
         folds = kfold(pool, folds=k, seed=spec.seed, stratify=spec.data["stratify"], shuffle=opts["shuffle"])

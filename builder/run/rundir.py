@@ -27,6 +27,7 @@ so a finished artifact is either complete or absent (POSIX ``rename`` is atomic)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from datetime import datetime
@@ -103,6 +104,32 @@ class RunDir:
                               f"{what.get(kind, kind)}; resume it with the spec it was started with")
         if st.get("state") == "completed":
             raise RunDirError(f"{self.path} has already completed; start a new run instead of --resume")
+
+    @contextlib.contextmanager
+    def owned(self):
+        """Hold the directory's ``run.lock`` (:mod:`builder.run.lock`) for the ``with`` block,
+        creating the directory; a directory this call created and nothing filled is removed again
+        (a spec error before training leaves no empty run directory behind).
+
+        Raises:
+            RunDirError: another live process works in the directory, or it cannot be created.
+        """
+        from builder.run import lock
+
+        created = not self.path.exists()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            lock.acquire(self.path)
+        except lock.LockedError as err:
+            raise RunDirError(str(err)) from None
+        except OSError as exc:
+            raise RunDirError(f"cannot write the run directory {self.path}: {exc.strerror or exc}") from None
+        try:
+            yield self
+        finally:
+            lock.release(self.path)
+            if created and not any(self.path.iterdir()):
+                self.path.rmdir()
 
     def prepare(self, needed_bytes: int = 0) -> None:
         """Create the directory and check, before any training starts, that it is writable and

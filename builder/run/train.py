@@ -22,7 +22,7 @@ from builder.data.splits import Splits
 from builder.errors import Diagnostic, SpecError
 from builder.run import trial
 from builder.run.artifacts import read_history
-from builder.run.callbacks import build_callbacks, nan_guard, restore_from_chief
+from builder.run.callbacks import build_callbacks, nan_guard, restore_from_chief, stop_on_interrupt
 from builder.run.provenance import provenance
 from builder.run.evaluate import evaluate_dataset, tta_metrics
 from builder.run.rundir import RunDir
@@ -87,10 +87,11 @@ def fit_one(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | P
 
     Raises:
         SpecError: data or model-building problems, located in the spec.
-        builder.run.rundir.RunDirError: the run directory is unwritable, or cannot be resumed.
+        builder.run.rundir.RunDirError: the run directory is unwritable, cannot be resumed, or is
+            in use by another process (its ``run.lock``, :mod:`builder.run.lock`).
     """
-    from builder.run.distribute import describe, is_chief, make_strategy, worker_index
-    from builder.run.rundir import RunDirError, bytes_needed
+    from builder.run.distribute import is_chief, make_strategy, worker_index
+    from builder.run.rundir import RunDirError
 
     try:  # first: a multi-worker strategy must exist before TensorFlow runs any op
         strategy = make_strategy(spec.distribute)
@@ -112,12 +113,24 @@ def fit_one(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | P
         run = RunDir(run_dir) if run_dir else RunDir.latest_unfinished(Path(runs_root), spec.name)
         if run is None:
             raise RunDirError(f"no unfinished run of '{spec.name}' under {runs_root} to resume")
-        run.check_resumable(spec.name)
     else:
         run = RunDir(run_dir) if run_dir else RunDir.new(Path(runs_root), spec.name)
-        if run.file("run.json").exists():
+    with run.owned():  # one process per run directory: first, so a busy one is named as such
+        if resume:
+            run.check_resumable(spec.name)
+        elif run.file("run.json").exists():
             raise RunDirError(f"{run.path} already holds a run; use --resume to continue it, "
                               "or choose another --out")
+        return _train(spec, run, strategy, chief, splits=splits, epochs=epochs, verbose=verbose, log=log,
+                      fold=fold, plots=plots)
+
+
+def _train(spec: Spec, run: RunDir, strategy, chief: bool, *, splits: Splits | None, epochs: int | None,
+           verbose, log, fold: tuple[int, int] | None, plots: bool) -> FitResult:
+    """:func:`fit_one` once its run directory is chosen and owned: build, compile, train, write."""
+    from builder.run.distribute import describe
+    from builder.run.rundir import bytes_needed
+
     model = trial.build(spec, strategy)  # shape errors are reported before any data is loaded
     # A resumed run restores adapted preprocessing state with the weights.
     prepared = trial.compile_model(spec, model, splits if splits is not None else load_splits(spec), strategy,
@@ -149,6 +162,7 @@ def fit_one(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | P
     started = time.perf_counter()
     guard = nan_guard()
     callbacks.insert(1, guard)  # after the epoch log, before BackupAndRestore saves the epoch
+    callbacks.insert(0, stop_on_interrupt(log))
     try:
         model.fit(pipes.train, validation_data=pipes.val, epochs=fit_cfg["epochs"],
                   callbacks=callbacks, **trial.fit_arguments(spec, splits),

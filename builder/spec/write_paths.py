@@ -32,7 +32,7 @@ PATH_WORDS = frozenset({"path", "filepath", "filename", "file", "dir", "director
 OWN_FILES = frozenset({
     "run.json", "spec.resolved.yaml", "model.keras", "history.csv", "metrics.json", "backup", "tensorboard",
     "vocabulary.json", "cv.json", "export", "export.json", "model.png", "learning_curves.png",
-    "confusion_matrix.png", "model.png.skipped.txt"})
+    "confusion_matrix.png", "model.png.skipped.txt", "run.lock"})
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 

@@ -69,10 +69,22 @@ def tune(spec: Spec, *, out_dir: str | Path | None = None, runs_root: str | Path
         SpecError: the spec is not tunable, or a trial hit a spec mistake (located).
         RuntimeError: no trial completed (every failure reason is in trials.csv), or every local
             worker exited before the search finished.
+        builder.run.rundir.RunDirError: another process (not one of this search's workers) is
+            tuning in the directory (its ``run.lock``).
     """
     check_tunable(spec)
     objective_of(spec)  # direction problems before any trial
     run = RunDir(out_dir) if out_dir else RunDir.new(Path(runs_root), spec.name, prefix="tune-")
+    # The chief (or a lone search) owns the tune directory; workers share it with their chief.
+    owner = contextlib.nullcontext() if worker is not None and chief is None and not workers else run.owned()
+    with owner:
+        return _search(spec, run, retrain=retrain, verbose=verbose, log=log, chief=chief, worker=worker,
+                       tuner_id=tuner_id, workers=workers, overrides=overrides)
+
+
+def _search(spec: Spec, run: RunDir, *, retrain, verbose: int, log, chief: str | None, worker: str | None,
+            tuner_id: str | None, workers: int, overrides) -> dict:
+    """:func:`tune` once its directory is chosen (and, for the chief, owned)."""
     out = run.path
     run.prepare()
     procs = []

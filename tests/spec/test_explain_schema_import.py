@@ -3,13 +3,14 @@
 import copy
 import glob
 import json
+import re
 
 import click
 import pytest
 from click.testing import CliRunner
 
 from builder.cli.tools import check_cmd, explain_cmd, import_cmd, schema_cmd
-from builder.spec.source import load
+from builder.spec.source import load, loads
 
 
 @click.group()
@@ -81,6 +82,29 @@ SPECS = sorted(glob.glob("specs/*.yaml") + glob.glob("docs/examples/*.yaml"))
 def test_every_shipped_spec_validates_against_the_schema(validator, path):
     errors = [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(load(path).values)]
     assert errors == []
+
+
+def _doc_blocks():
+    """(id, values) of each yaml block of README*.md and docs/*.md that holds a model and is not a
+    copy of an example file (those are in SPECS): whole specs and `model:` snippets."""
+    blocks = []
+    for page in sorted(glob.glob("README*.md") + glob.glob("docs/*.md")):
+        text = open(page, encoding="utf-8").read()
+        for i, m in enumerate(re.finditer(r"^```yaml\n(.*?)^```$", text, re.S | re.M)):
+            if m.group(1).startswith("# docs/examples/"):
+                continue
+            values = loads(m.group(1), page).values
+            if isinstance(values, dict) and isinstance(values.get("model"), dict):
+                blocks.append(pytest.param(values, id=f"{page}#{i}"))
+    return blocks
+
+
+@pytest.mark.parametrize("values", _doc_blocks())
+def test_every_spec_shown_in_the_docs_validates_against_the_schema(validator, values):
+    # a snippet shows some sections: the others (and the model's inputs) get minimal stand-ins
+    values = {"data": {"dataset": "iris"}, **values, "model": {"inputs": {"x": [4]}, **values["model"]},
+              "compile": {"optimizer": "adam", "loss": "mse", **(values.get("compile") or {})}}
+    assert [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(values)] == []
 
 
 def _iris():
