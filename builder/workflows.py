@@ -15,7 +15,7 @@ from builder.spec.load import Spec
 
 
 def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path = "runs", resume: bool = False,
-        epochs: int | None = None, verbose=None, log=print):
+        epochs: int | None = None, verbose=None, log=print, splits=None):
     """Train ``spec``, write its run directory, print the summary and export the model.
 
     A spec with ``fit.cross_validation`` is trained fold by fold
@@ -33,6 +33,8 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
         epochs: Overrides ``fit.epochs``.
         verbose: Overrides ``fit.verbose`` (Keras: "auto" | 0 | 1 | 2).
         log: Where progress lines go (``print``; ``click.echo`` for the CLI).
+        splits: The data, already loaded and split (:func:`builder.run.preflight.preflight`);
+            default: loaded here. Ignored by a cross-validation (it splits into folds itself).
 
     Returns:
         :class:`builder.run.train.FitResult` (run directory, model, history, metrics).
@@ -53,7 +55,7 @@ def fit(spec: Spec, *, run_dir: str | Path | None = None, runs_root: str | Path 
         from builder.run.train import fit_one, summary
 
         result = fit_one(spec, run_dir=run_dir, runs_root=runs_root, resume=resume, epochs=epochs,
-                         verbose=verbose, log=log)
+                         verbose=verbose, log=log, splits=splits)
         log(summary(spec, result.metrics, result.history, result.run_dir))
     if result.chief and any(f != "keras" for f in spec.export.get("formats") or []):
         from builder.export.api import export_run

@@ -88,10 +88,14 @@ def fit(spec: str, out: str | None, runs_root: str, overrides: tuple, epochs: in
     if workers:
         _fit_local_workers(spec, s.name, overrides, workers, out, runs_root, resume, epochs, quiet)
         return
+    from builder.run.preflight import preflight
+
+    splits = preflight(s)  # the data against the spec, before TensorFlow is imported
     from builder.workflows import fit as run_fit
 
     run_fit(s, run_dir=out, runs_root=runs_root, resume=resume, epochs=epochs,
-            verbose=0 if quiet else None, log=click.echo)
+            verbose=0 if quiet else None, log=click.echo,
+            splits=None if s.fit.get("cross_validation") is not None else splits)
 
 
 def _folds_override(spec: str, overrides: tuple, folds: int | None) -> list:
@@ -167,6 +171,9 @@ def tune(spec: str, out: str | None, runs_root: str, overrides: tuple, strategy:
     extra += [f"tune.max_trials={max_trials}"] if max_trials else []
     all_overrides = _with_tune_section(spec, overrides, extra)
     s = load_spec(spec, all_overrides)
+    from builder.run.preflight import preflight
+
+    preflight(s)  # the data against the default-resolved spec, before TensorFlow is imported
     if dry_run:
         from builder.tune.space import describe_space
 

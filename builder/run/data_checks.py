@@ -38,9 +38,11 @@ def _shape_text(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def input_problems(spec, model, x) -> list[Diagnostic]:
+def input_problems(spec, x) -> list[Diagnostic]:
     """Problems of the features ``x`` (``(n, ...)`` or ``{input: (n, ...)}``) against the model's
-    inputs, each at ``model.inputs.<name>``. An empty list when the data fits."""
+    inputs as the spec declares them (``spec.topology.inputs``: no model needed, so this also runs
+    before TensorFlow is imported, :mod:`builder.run.preflight`), each at ``model.inputs.<name>``.
+    An empty list when the data fits."""
     inputs = spec.topology.inputs
     names = list(inputs)
     out = []

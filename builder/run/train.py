@@ -23,6 +23,7 @@ from builder.errors import Diagnostic, SpecError
 from builder.run import trial
 from builder.run.artifacts import read_history
 from builder.run.callbacks import build_callbacks, nan_guard, restore_from_chief, stop_on_interrupt
+from builder.run.preflight import sizes
 from builder.run.provenance import provenance
 from builder.run.evaluate import evaluate_dataset, tta_metrics
 from builder.run.rundir import RunDir
@@ -136,6 +137,7 @@ def _train(spec: Spec, run: RunDir, strategy, chief: bool, *, splits: Splits | N
     prepared = trial.compile_model(spec, model, splits if splits is not None else load_splits(spec), strategy,
                                    adapt=not run.file("backup").exists())
     splits = prepared.splits
+    log(f"dlbuild: {sizes(splits)}")
     fit_cfg = dict(spec.fit)
     if epochs is not None:
         fit_cfg["epochs"] = epochs

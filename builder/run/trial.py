@@ -111,7 +111,7 @@ def compile_model(spec: "Spec", model, splits: Splits, strategy=None, *, adapt: 
     from builder.spec.consistency import check_labels
 
     splits = align_targets(splits, model)
-    problems = input_problems(spec, model, splits.train[0]) + target_problems(spec, model, splits)
+    problems = input_problems(spec, splits.train[0]) + target_problems(spec, model, splits)
     problems += check_labels(spec, [p[1] for p in (splits.train, splits.val, splits.test) if p is not None],
                              model.outputs[0].shape[-1] if len(model.outputs) == 1 else None)
     if problems:

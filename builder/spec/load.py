@@ -20,7 +20,7 @@ from builder.errors import Collector, SpecError, did_you_mean
 from builder.spec import consistency, hparams
 from builder.spec.overrides import apply_overrides
 from builder.spec.section_checks import (
-    check_compile, check_data, check_evaluation, check_export, check_fit, check_init_from, check_objective,
+    apply_split, check_compile, check_data, check_evaluation, check_export, check_fit, check_init_from, check_objective,
 )
 from builder.spec.sections import DEFAULT_SEED, MODEL_KEYS, SECTIONS, TOP_LEVEL, check_section
 from builder.spec.source import Source, load
@@ -98,6 +98,7 @@ def check_values(values: dict, src: Source | None, cat: Catalog, out: Collector)
         out.error(f"'seed' must be a non-negative integer; received: {seed!r}", ("seed",))
     sections = {k: check_section(k, values.get(k), f, out) for k, f in SECTIONS.items()}
     if "data" in values and isinstance(values["data"], dict):
+        apply_split(sections["data"], values["data"], out)
         check_data(sections["data"], src, out)
     model = values.get("model")
     topo = Topology()

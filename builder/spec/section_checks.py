@@ -24,6 +24,34 @@ from builder.spec.source import Source
 from builder.spec.topology import Topology
 
 
+def apply_split(data: dict, given: dict, out: Collector) -> None:
+    """``data.split: [train, validation, test]`` → ``validation_split`` and ``test_split`` in ``data``.
+
+    The fractions are of all samples (the split people think in: ``[0.8, 0.1, 0.1]``), while
+    ``validation_split`` is a fraction of what remains after the test split:
+    ``validation_split = validation / (train + validation)``, ``test_split = test``. A source with
+    its own test split keeps it (``test`` is then ignored, as ``test_split`` is). ``given`` is the
+    user's own ``data`` mapping: ``validation_split``/``test_split`` written beside ``split`` must
+    agree with it (``spec.resolved.yaml`` holds all three).
+    """
+    value = data.get("split")
+    if value is None:
+        return
+    numbers = isinstance(value, list) and len(value) == 3 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    if not numbers or not all(0 <= v < 1 for v in value) or value[0] <= 0 or abs(sum(value) - 1) > 1e-6:
+        out.error("'split' takes three fractions [train, validation, test], train > 0, each in [0, 1), "
+                  f"summing to 1 (e.g. [0.8, 0.1, 0.1]); received: {value!r}", ("data", "split"))
+        return
+    train, val, test = value
+    derived = {"validation_split": val / (train + val), "test_split": test}
+    for key, v in derived.items():
+        if key in given and isinstance(given[key], (int, float)) and abs(given[key] - v) > 1e-9:
+            out.error(f"give either 'split' or '{key}': split {value} means {key}: {v:.6g}; received "
+                      f"{key}: {given[key]!r}", ("data", key))
+        data[key] = v
+
+
 def check_data(data: dict, src: Source | None, out: Collector) -> None:
     """Data checks that need no file contents: one source, it exists, the sequence options' own
     values (:data:`builder.spec.data_options.OPTIONS`), and which options fit which source. The rest

@@ -347,3 +347,27 @@ def test_fit_on_an_npz_with_nan_stops_before_training_at_the_data_line(tmp_path,
     assert f"{project / 'spec.yaml'}:3:" in result.output and "  npz: mine.npz" in result.output
     assert "'x' holds 1 NaN or infinite values in 1 of 20 samples (first: sample 7)" in result.output
     assert "Traceback" not in result.output and not (cwd / "runs").exists() and not (project / "runs").exists()
+
+
+def test_split_takes_the_fractions_people_think_in(write_spec, tmp_path):
+    """split: [0.8, 0.1, 0.1] of 1,000 samples → 800 / 100 / 100, and spec.resolved.yaml (which
+    holds split and the derived validation_split and test_split) loads again as it is."""
+    import builder
+    from builder.data.load import load_splits
+    from builder.spec.dump import dump_yaml
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(1000, 3)).astype("float32"), y=rng.integers(0, 2, 1000))
+    spec = builder.load_spec(write_spec("""
+        name: s
+        data: {npz: d.npz, split: [0.8, 0.1, 0.1]}
+        model:
+          inputs: {x: {shape: [3]}}
+          layers: [{dense: {units: 2, activation: softmax}}]
+        compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+    """))
+    splits = load_splits(spec)
+    assert (len(splits.train[1]), len(splits.val[1]), len(splits.test[1])) == (800, 100, 100)
+    again = tmp_path / "resolved.yaml"
+    again.write_text(dump_yaml(spec.values))
+    assert builder.load_spec(again).data["validation_split"] == pytest.approx(1 / 9)

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,6 +53,8 @@ def test_fit_writes_the_run_directory(write_spec, tmp_path):
     resolved = builder.load_spec(out / "spec.resolved.yaml")  # the resolved spec is itself a valid spec
     assert resolved.fit["batch_size"] == 64 and resolved.compile["optimizer"] == {"adam": 0.003}
     assert "test: accuracy" in result.output and str(out) in result.output
+    sizes = re.search(r"dlbuild: data: ([\d,]+) train / ([\d,]+) validation / ([\d,]+) test samples", result.output)
+    assert sizes and int(sizes[1].replace(",", "")) == metrics["train_samples"] and sizes[2] != "0"
 
     again = CliRunner().invoke(main, ["fit", write_spec(TINY_CNN), "--out", str(out), "--resume"])
     assert again.exit_code == 1 and "has already completed" in again.output
