@@ -16,6 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 import builder
+from builder.data.load import load_splits
+from builder.run.preflight import bind_data
+from builder.spec.placeholders import used
 from builder.spec import hparams, nodes
 from builder.cli.main import main
 from builder.spec.sections import MODEL_KEYS, SECTIONS, TOP_LEVEL
@@ -57,7 +60,10 @@ def test_example_validates(path):
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_builds(path):
     """Shape errors surface only when Keras calls the layers: build each model once."""
-    model = builder.build_model(builder.load_spec(path))
+    spec = builder.load_spec(path)
+    if used(spec.values["model"]):  # $classes, $features: bound from the data first, as fit does
+        spec = bind_data(spec, load_splits(spec))
+    model = builder.build_model(spec)
     assert model.count_params() > 0
 
 

@@ -90,7 +90,7 @@ def fit(spec: str, out: str | None, runs_root: str, overrides: tuple, epochs: in
         return
     from builder.run.preflight import preflight
 
-    splits = preflight(s)  # the data against the spec, before TensorFlow is imported
+    s, splits = preflight(s)  # the data against the spec (placeholders bound), before TensorFlow is imported
     from builder.workflows import fit as run_fit
 
     run_fit(s, run_dir=out, runs_root=runs_root, resume=resume, epochs=epochs,
@@ -173,7 +173,7 @@ def tune(spec: str, out: str | None, runs_root: str, overrides: tuple, strategy:
     s = load_spec(spec, all_overrides)
     from builder.run.preflight import preflight
 
-    preflight(s)  # the data against the default-resolved spec, before TensorFlow is imported
+    s, _ = preflight(s)  # the data against the default-resolved spec, before TensorFlow is imported
     if dry_run:
         from builder.tune.space import describe_space
 

@@ -25,12 +25,21 @@ _set_option = click.option("--set", "overrides", multiple=True, metavar="PATH=VA
 def check_cmd(spec: str, overrides: tuple, render: bool) -> None:
     """Build SPEC's model without data: per-layer shapes, parameters, FLOPs, memory, and warnings.
 
+    (A spec with data placeholders, $classes, $features or $length, reads its data to bind them.)
+
     Warnings (exit 0) point at YAML lines; a spec error exits 2.
     """
     from builder.errors import SpecError
     from builder.spec.load import load_spec
 
     s = load_spec(spec, overrides)
+    from builder.spec.placeholders import used
+
+    if used(s.values.get("model")):  # $classes, $features, $length: the data gives them
+        from builder.run.preflight import bind_data
+        from builder.data.load import load_splits
+
+        s = bind_data(s, load_splits(s))
     if render:
         from builder.model.check import render as render_spec
 

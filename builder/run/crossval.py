@@ -113,11 +113,13 @@ def _cross_validate(spec: Spec, run: RunDir, *, epochs: int | None, verbose, log
     from builder.model.graph import build_compile_args
     from builder.data.load import align_targets, load_splits
     from builder.run.evaluate import evaluate_dataset
+    from builder.run.preflight import bind_data
     from builder.run.train import FitResult, fit_one, resolved_document
 
     opts = cross_validation_options(spec.fit["cross_validation"])[0]
     k = opts["folds"]
     pool = load_splits(spec, validation_split=0)  # folds partition the whole training split
+    spec = bind_data(spec, pool)  # $classes, $features, $length (builder.spec.placeholders)
     try:
         folds = kfold(pool, folds=k, seed=spec.seed, stratify=spec.data["stratify"], shuffle=opts["shuffle"])
     except SpecError as err:

@@ -25,11 +25,54 @@ if TYPE_CHECKING:  # pragma: no cover
     from builder.spec.load import Spec
 
 
-def preflight(spec: "Spec") -> Splits:
-    """Load and split ``spec``'s data and check it against the declared inputs and output.
+def data_facts(splits: Splits) -> dict:
+    """What the data placeholders stand for (:mod:`builder.spec.placeholders`): ``classes`` (class
+    names, else the largest label + 1 over every split), ``features`` (the training features' last
+    axis), ``length`` (their second axis); for each one the data cannot give, ``why_<name>`` says why."""
+    import numpy as np
+
+    facts: dict = {}
+    ys = [p[1] for p in (splits.train, splits.val, splits.test) if p is not None]
+    if splits.task == "classification" and not any(isinstance(y, dict) for y in ys):
+        labels = [np.asarray(y) for y in ys if np.size(y)]
+        facts["classes"] = (len(splits.class_names) if splits.class_names
+                            else 1 + max(int(y.max()) for y in labels) if labels else None)
+    else:
+        facts["why_classes"] = f"the data's task is {splits.task}" + (" with several targets" if ys and
+                                                                      isinstance(ys[0], dict) else "")
+    x = splits.train[0]
+    if isinstance(x, dict):
+        facts["why_features"] = facts["why_length"] = f"the data has several inputs ({', '.join(x)})"
+        return facts
+    a = x if isinstance(x, np.ndarray) else np.asarray(x, dtype=object)
+    if a.dtype == object or a.dtype.kind in "USO":
+        facts["why_features"] = facts["why_length"] = ("its samples are texts or variable-length sequences "
+                                                       "(pad them with data.sequence or data.tokenize)")
+    elif a.ndim < 2:
+        facts["why_features"] = facts["why_length"] = "each sample is a single number"
+    else:
+        facts["features"], facts["length"] = int(a.shape[-1]), int(a.shape[1])
+    return facts
+
+
+def bind_data(spec: "Spec", splits: Splits) -> "Spec":
+    """``spec`` with its data placeholders bound to ``splits`` (``spec`` itself when it has none).
+
+    Raises:
+        SpecError: a placeholder the data cannot give, or what the bound spec gets wrong (located).
+    """
+    from builder.spec.load import bind_placeholders
+
+    return bind_placeholders(spec, data_facts(splits))
+
+
+def preflight(spec: "Spec") -> tuple["Spec", Splits]:
+    """Load and split ``spec``'s data, bind its data placeholders, and check the data against the
+    declared inputs and output.
 
     Returns:
-        The :class:`~builder.data.splits.Splits` (``fit`` trains on them: the data is read once).
+        ``(spec, splits)``: the spec with its placeholders bound (:func:`bind_data`) and the
+        :class:`~builder.data.splits.Splits` (``fit`` trains on them: the data is read once).
 
     Raises:
         SpecError: the data cannot be read, or does not fit the spec (input names, rank, shape,
@@ -42,6 +85,7 @@ def preflight(spec: "Spec") -> Splits:
         splits = load_splits(spec)
     except SpecError as err:
         raise err.with_source(spec.source) from None
+    spec = bind_data(spec, splits)
     problems = input_problems(spec, splits.train[0])
     outs = outputs(spec.topology, catalog())
     units = outs[0].units if len(outs) == 1 else None
@@ -50,7 +94,7 @@ def preflight(spec: "Spec") -> Splits:
                                  units)
     if problems:
         raise SpecError(problems, spec.source)
-    return splits
+    return spec, splits
 
 
 def sizes(splits: Splits) -> str:

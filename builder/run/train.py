@@ -130,8 +130,14 @@ def _train(spec: Spec, run: RunDir, strategy, chief: bool, *, splits: Splits | N
            verbose, log, fold: tuple[int, int] | None, plots: bool) -> FitResult:
     """:func:`fit_one` once its run directory is chosen and owned: build, compile, train, write."""
     from builder.run.distribute import describe
+    from builder.run.preflight import bind_data
     from builder.run.rundir import bytes_needed
+    from builder.spec.placeholders import used
 
+    if splits is None and used(spec.values.get("model")):  # $classes…: the data comes before the build
+        splits = load_splits(spec)
+    if splits is not None:
+        spec = bind_data(spec, splits)
     model = trial.build(spec, strategy)  # shape errors are reported before any data is loaded
     # A resumed run restores adapted preprocessing state with the weights.
     prepared = trial.compile_model(spec, model, splits if splits is not None else load_splits(spec), strategy,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from builder.catalog.registry import Catalog
+from builder.spec.placeholders import placeholder
 from builder.errors import Collector, did_you_mean
 from builder.spec.nodes import BLOCK_KEYS, INPUT_KEYS, InputSpec
 
@@ -32,6 +33,8 @@ def declare_inputs(value: Any, path: tuple, out: Collector) -> dict[str, InputSp
             if k not in INPUT_KEYS:
                 out.error(f"unknown input option '{k}'" + did_you_mean(k, INPUT_KEYS), p + (k,), at="key")
         shape = spec.get("shape")
+        if isinstance(shape, list):  # a data placeholder ($features, $length) is unknown until the data is read
+            shape = [None if placeholder(d) else d for d in shape]
         if not isinstance(shape, list) or not all(
                 d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in shape):
             out.error(f"input '{name}': 'shape' must be a list of positive integers or null "

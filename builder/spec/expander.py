@@ -15,6 +15,7 @@ from typing import Any
 from builder.catalog.registry import Catalog, snake_case
 from builder.errors import Collector, did_you_mean, format_path
 from builder.spec.layer_count import max_layers
+from builder.spec.placeholders import placeholder
 from builder.spec.items import check_args, lookup, parse_args, split_item
 from builder.spec.nodes import ITEM_KEYS, Node, Topology
 
@@ -79,6 +80,8 @@ class Expander:
             if m:
                 if m.group(1) in params:
                     return params[m.group(1)]
+                if placeholder(value):  # a data placeholder: bound from the data before the build
+                    return value
                 self.out.error(f"unknown block parameter '${m.group(1)}'" + did_you_mean(m.group(1), params), path)
             return value
         if isinstance(value, dict):

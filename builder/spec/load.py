@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from builder.catalog.registry import Catalog, catalog
-from builder.errors import Collector, SpecError, did_you_mean
-from builder.spec import consistency, hparams
+from builder.errors import Collector, Diagnostic, SpecError, did_you_mean
+from builder.spec import consistency, hparams, placeholders
 from builder.spec.overrides import apply_overrides
 from builder.spec.section_checks import (
     apply_split, check_compile, check_data, check_evaluation, check_export, check_fit, check_init_from, check_objective,
@@ -107,6 +107,7 @@ def check_values(values: dict, src: Source | None, cat: Catalog, out: Collector)
             if key not in MODEL_KEYS:
                 out.error(f"unknown key '{key}' in 'model'" + did_you_mean(str(key), MODEL_KEYS), ("model", key), at="key")
         topo = expand(model, cat, out)
+        placeholders.check(model, out)
         check_init_from(model.get("init_from"), src, out)
     elif model is not None:
         out.error("'model' must be a mapping with 'inputs' and 'layers'", ("model",))
@@ -193,6 +194,30 @@ def load_spec(path: str | Path, overrides: list[str] | tuple = (), choose: Calla
     if errors:
         raise SpecError(errors, src)
     return spec
+
+
+def bind_placeholders(spec: Spec, facts: dict) -> Spec:
+    """``spec`` with its data placeholders (``$classes``, ``$features``, ``$length``:
+    :mod:`builder.spec.placeholders`) replaced by ``facts`` and checked again; ``spec`` itself when
+    it has none. The search spaces stay (``tune`` resolves each trial from the bound template),
+    resolved at their defaults like :func:`load_spec`.
+
+    Raises:
+        SpecError: a placeholder ``facts`` cannot give (``$classes`` of regression data), at the
+            placeholder; or what the bound spec gets wrong (located, like any spec error).
+    """
+    template = spec.template or spec.source
+    found = placeholders.locations(template.values.get("model"))
+    if not found:
+        return spec
+    missing = [Diagnostic(f"${name} ({placeholders.PLACEHOLDERS[name]}) is not known for this data: "
+                          + facts.get("why_" + name, "write the number instead"), path)
+               for path, name in found if facts.get(name) is None]
+    if missing:
+        raise SpecError(missing, template)
+    values = {**template.values, "model": placeholders.substitute(template.values["model"], facts)}
+    bound = Source(template.filename, template.text, values, template.positions, template.overrides)
+    return resolve_spec(bound, spec.spaces, hparams.default_choice)
 
 
 def _pinned(err: SpecError) -> list:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from builder.spec.placeholders import PLACEHOLDERS
 from builder.spec.schema_items import SEARCH, item_defs, ref, searchable
 
 SCHEMA_ID = "https://dlbuild.dev/schema/spec.json"  # an identifier, not fetched by anything
@@ -100,12 +101,16 @@ def build_schema(cat=None) -> dict:
     cat = cat or catalog()
     defs: dict[str, Any] = item_defs(cat)
     layer_list = {"type": "array", "minItems": 1}
+    # An axis: a size, null (variable), or a data placeholder bound when the data is read.
+    axis = {"anyOf": [{"type": ["integer", "null"], "minimum": 1},
+                      {"enum": ["$" + p for p in PLACEHOLDERS]}]}
     input_spec = {
         "anyOf": [
-            {"type": "array", "items": {"type": ["integer", "null"], "minimum": 1}},
+            {"type": "array", "items": axis},
             {"type": "object", "required": ["shape"], "additionalProperties": False, "properties": {
-                "shape": {"type": "array", "items": {"type": ["integer", "null"], "minimum": 1},
-                          "description": "the batch axis excluded; null = variable"},
+                "shape": {"type": "array", "items": axis,
+                          "description": "the batch axis excluded; null = variable; $features / $length: "
+                                         "from the data"},
                 "dtype": {"enum": ["float16", "bfloat16", "float32", "float64", "int8", "int16", "int32",
                                    "int64", "uint8", "bool", "string"], "default": "float32"},
                 "sparse": {"type": "boolean", "default": False},

@@ -33,6 +33,7 @@ import keras_tuner as kt
 
 from builder.data.load import load_splits
 from builder.run import workers as launcher
+from builder.run.preflight import bind_data
 from builder.run.rundir import RunDir
 from builder.run.trial import seed_everything
 from builder.spec.load import Spec, load_spec
@@ -94,6 +95,7 @@ def _search(spec: Spec, run: RunDir, *, retrain, verbose: int, log, chief: str |
     is_worker = worker is not None and chief is None
     seed_everything(spec.seed)
     splits = load_splits(spec)
+    spec = bind_data(spec, splits)  # $classes, $features, $length (builder.spec.placeholders)
     if not is_worker:
         run.set_state("running", spec_name=spec.name, kind="tune")
     with _stop_on_spec_mistake(run):  # Keras Tuner builds the model once per alternative here already

@@ -47,3 +47,57 @@ def test_a_data_mismatch_is_reported_before_tensorflow_is_imported(tmp_path: Pat
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert "numpy" in imported and not {"tensorflow", "keras"} & imported
     assert not (tmp_path / "runs").exists()
+
+
+PLACEHOLDER_SPEC = """
+name: any_table
+data: {npz: data.npz}
+model:
+  inputs: {x: {shape: [$features]}}
+  layers:
+    - dense: {units: 16, activation: relu}
+    - dense: {units: $classes, activation: softmax}
+compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+fit: {epochs: 1}
+"""
+
+
+def _table(folder: Path, n_features: int, n_classes: int, regression: bool = False) -> Path:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(n_features)
+    y = rng.normal(size=300).astype("float32") if regression else rng.integers(0, n_classes, 300)
+    np.savez(folder / "data.npz", x=rng.normal(size=(300, n_features)).astype("float32"), y=y)
+    spec = folder / "spec.yaml"
+    spec.write_text(textwrap.dedent(PLACEHOLDER_SPEC).lstrip("\n"))
+    return spec
+
+
+def test_one_spec_fits_tables_of_any_width_and_class_count(tmp_path: Path):
+    """$features and $classes follow each data set; spec.resolved.yaml holds the numbers."""
+    import builder
+
+    for n_features, n_classes in ((4, 3), (9, 7)):
+        spec = _table(tmp_path / f"set{n_features}", n_features, n_classes)
+        assert subprocess.run([sys.executable, "-m", "builder.cli", "validate", str(spec)],
+                              capture_output=True, text=True).returncode == 0
+        out = tmp_path / f"run{n_features}"
+        done = subprocess.run([sys.executable, "-m", "builder.cli", "fit", str(spec), "--out", str(out), "-q"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        assert done.returncode == 0, done.stderr[-2000:]
+        resolved = builder.load_spec(out / "spec.resolved.yaml")
+        assert resolved.topology.inputs["x"].shape == (n_features,)
+        assert resolved.values["model"]["layers"][1] == {"dense": {"units": n_classes, "activation": "softmax"}}
+
+
+def test_a_placeholder_the_data_cannot_give_is_a_located_error(tmp_path: Path):
+    from builder.errors import SpecError
+    from builder.run.preflight import preflight
+    from builder.spec.load import load_spec
+
+    spec = _table(tmp_path / "reg", 4, 0, regression=True)
+    with pytest.raises(SpecError) as err:
+        preflight(load_spec(spec))
+    assert err.value.format().startswith(
+        f"{spec}:7:22: error: $classes (the number of classes) is not known for this data: "
+        "the data's task is regression")
