@@ -14,7 +14,11 @@ import click
 from builder.catalog.strategies import STRATEGIES
 from builder.cli.report import fail as _fail, handle_errors
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's C++ start-up chatter
+# TensorFlow's C++ start-up chatter (absl's "All log messages before absl::InitializeLog()", CPU
+# feature and oneDNN notices) is INFO and WARNING; level 2 hides those and keeps ERROR lines.
+# A level the user set is kept; `dlbuild --tf-log ...` shows everything.
+_USER_TF_LOG = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _version() -> str:
@@ -30,8 +34,11 @@ def _version() -> str:
 @click.version_option(_version(), prog_name="dlbuild")
 @click.option("--max-layers", type=click.IntRange(min=1), metavar="N",
               help="Refuse models that expand to more than N layers (default: 20000).")
-def main(max_layers: int | None) -> None:
+@click.option("--tf-log", is_flag=True, help="Show TensorFlow's own C++ log (INFO and WARNING lines too).")
+def main(max_layers: int | None, tf_log: bool) -> None:
     """dlbuild: one YAML spec → a Keras model, trained, tuned and exported."""
+    if tf_log and not _USER_TF_LOG:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     if max_layers is not None:  # an environment variable, so worker and export child processes inherit it
         from builder.spec.layer_count import ENV_VAR
 

@@ -1,5 +1,6 @@
 """The CLI: start-up without TensorFlow, exit codes, validate."""
 
+import os
 import subprocess
 import sys
 
@@ -78,3 +79,23 @@ def test_shell_completion_completes_commands_and_options():
     script = subprocess.run([sys.executable, "-m", "builder.cli"], capture_output=True, text=True,
                             env={**os.environ, "_DLBUILD_COMPLETE": "bash_source"})
     assert "complete -o nosort -F _dlbuild_completion dlbuild" in script.stdout
+
+
+def test_tensorflow_start_up_chatter_is_hidden_unless_asked_for(write_spec):
+    """absl's "All log messages before absl::InitializeLog()" and the CPU-feature notice are
+    TensorFlow INFO/WARNING lines: hidden by default (errors still shown), shown with --tf-log."""
+    spec = write_spec("""
+        name: t
+        data: {dataset: iris}
+        model:
+          inputs: {x: {shape: [4]}}
+          layers: [{dense: {units: 3, activation: softmax}}]
+        compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([sys.executable, "-m", "builder.cli", "check", spec], capture_output=True, text=True, env=env)
+    loud = subprocess.run([sys.executable, "-m", "builder.cli", "--tf-log", "check", spec], capture_output=True,
+                          text=True, env=env)
+    assert quiet.returncode == 0 and loud.returncode == 0, quiet.stderr + loud.stderr
+    assert "absl::InitializeLog" not in quiet.stderr and "cpu_feature_guard" not in quiet.stderr
+    assert "absl::InitializeLog" in loud.stderr or "cpu_feature_guard" in loud.stderr
