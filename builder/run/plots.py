@@ -113,12 +113,13 @@ def class_labels(class_names, width: int, y) -> list[str]:
     return [str(c) for c in class_names] if class_names else [str(i) for i in range(k)]
 
 
-def _confusion(model, splits, path: Path) -> Path | str:
-    """Write the test split's confusion matrix to ``path``; or return why it does not apply."""
+def _confusion(model, splits, path: Path) -> Path | str | None:
+    """Write a classifier's test-split confusion matrix to ``path``; or return why it could not be
+    drawn; None for a run that is not a classifier (no matrix is promised, nothing to say)."""
     import numpy as np
 
     if splits.task != "classification":
-        return f"a {splits.task} run; the matrix is drawn for classifiers"
+        return None
     if len(model.outputs) != 1:
         return f"the model has {len(model.outputs)} outputs; the matrix is drawn for single-output classifiers"
     shape = tuple(model.outputs[0].shape[1:])
@@ -180,7 +181,11 @@ def _graph_notice(run_dir: Path, log, always: bool) -> None:
     line = f"dlbuild: model.png not written ({GRAPH_HINT})"
     run_dir = Path(run_dir).resolve()
     root = runs_root(run_dir)
-    said = any(p.parent != run_dir for depth in ("*/", "*/*/", "*/*/*/") for p in root.glob(depth + NOTICE_FILE))
+    # Look only as deep as runs sit under this root (RUNS/<spec>/<run>, and one level more for the
+    # folds of a cross-validation; a --out run: its siblings), never through a whole home folder.
+    depth = len(run_dir.relative_to(root).parts) if run_dir.is_relative_to(root) else 1
+    patterns = ["*/*/", "*/*/*/"] if depth >= 2 else ["*/"]
+    said = any(p.parent != run_dir for pattern in patterns for p in root.glob(pattern + NOTICE_FILE))
     try:
         write_text(run_dir / NOTICE_FILE, line + "\n")
     except OSError:  # a read-only run directory: the hint comes again next time, nothing worse
@@ -227,7 +232,7 @@ def plot_run(run_dir: Path, model=None, splits=None, log=print, *, always_notice
     matrix = _confusion(model, splits, run_dir / "confusion_matrix.png")
     if isinstance(matrix, Path):
         written.append(matrix)
-    else:
+    elif matrix:
         log(f"dlbuild: confusion_matrix.png not written ({matrix})")
     graph = model_graph(model, run_dir / "model.png")
     if graph:
