@@ -61,7 +61,7 @@ def validate(spec: str, overrides: tuple) -> None:
     n = len(s.topology.nodes)
     extra = f", {len(s.spaces)} hyperparameter(s)" if s.spaces else ""
     # validate reads no data and builds nothing: say what is left and which command checks it
-    click.echo(f"{spec}: ok ({n} layers{extra}; names, arguments and values checked; not checked here: "
+    click.echo(f"{spec}: ok ({n:,} layer{'s' if n != 1 else ''}{extra}; names, arguments and values checked; not checked here: "
                f"layer shapes (dlbuild check) and the data (read by fit and tune))")
 
 
@@ -238,8 +238,9 @@ def _with_tune_section(spec: str, overrides: tuple, extra: list) -> list:
 
 from builder.cli.export import export_cmd, predict_cmd  # noqa: E402  (no TensorFlow at import)
 
+from builder.cli.doctor import doctor_cmd  # noqa: E402
 from builder.cli.generate import generate_cmd  # noqa: E402
 from builder.cli.tools import check_cmd, explain_cmd, import_cmd, schema_cmd  # noqa: E402
 
-for _command in (export_cmd, predict_cmd, generate_cmd, check_cmd, explain_cmd, schema_cmd, import_cmd):
+for _command in (export_cmd, predict_cmd, generate_cmd, check_cmd, explain_cmd, schema_cmd, import_cmd, doctor_cmd):
     main.add_command(_command)

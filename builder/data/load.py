@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from builder.data.missing import after_split, before_split
 from builder.data.sequences.configure import configure
 from builder.data.sequences.prepared import vocabulary
 from builder.data.sources.arrays import Arrays
@@ -54,7 +55,7 @@ def load_arrays(data: dict, spec_dir: pathlib.Path) -> Arrays:
         SpecError: none or several sources, bad ``task``, missing or unreadable file,
             unknown column/array (with did-you-mean), non-numeric feature, empty/NaN cell.
     """
-    arrays = configure(read_source(data, spec_dir), data, pathlib.Path(spec_dir))
+    arrays = configure(before_split(read_source(data, spec_dir), data), data, pathlib.Path(spec_dir))
     return _one_hot(arrays) if data.get("one_hot") is True else arrays
 
 
@@ -91,8 +92,8 @@ def load_splits(spec: "Spec", validation_split: float | None = None) -> Splits:
     val_split = d["validation_split"] if validation_split is None else validation_split
     try:
         arrays = load_arrays(spec.data, spec.directory)
-        splits = split_arrays(arrays, validation_split=val_split, test_split=d["test_split"],
-                              seed=spec.seed, stratify=d["stratify"])
+        splits = after_split(split_arrays(arrays, validation_split=val_split, test_split=d["test_split"],
+                                          seed=spec.seed, stratify=d["stratify"]), d)
     except SpecError as err:
         raise err.with_source(spec.source) from None
     cap = spec.data.get("max_train_samples")

@@ -98,11 +98,18 @@ def preflight(spec: "Spec") -> tuple["Spec", Splits]:
 
 
 def sizes(splits: Splits) -> str:
-    """``"data: 9,000 train / 1,000 validation / 2,000 test samples"``: the split a run trains on."""
+    """``"data: 9,000 train / 1,000 validation / 2,000 test samples"``: the split a run trains on,
+    and with ``data.missing`` what it dropped or filled ("; missing values (drop): 12 samples
+    dropped, 0 values filled")."""
     def n(part) -> int:
         if part is None:
             return 0
         y = part[1]
         return len(next(iter(y.values()))) if isinstance(y, dict) else len(y)
 
-    return (f"data: {n(splits.train):,} train / {n(splits.val):,} validation / {n(splits.test):,} test samples")
+    text = f"data: {n(splits.train):,} train / {n(splits.val):,} validation / {n(splits.test):,} test samples"
+    missing = splits.info.get("missing")
+    if missing:  # data.missing (builder.data.missing): what was dropped or filled
+        text += (f"; missing values ({missing['policy']}): {missing['samples_dropped']:,} samples dropped, "
+                 f"{missing['values_filled']:,} values filled")
+    return text

@@ -206,6 +206,8 @@ def _train(spec: Spec, run: RunDir, strategy, chief: bool, *, splits: Splits | N
         metrics.update(fold=fold[0], folds=fold[1], val_samples=int(len(splits.val[1])))
     if splits.class_names:
         metrics["class_names"] = list(splits.class_names)
+    if splits.info.get("missing"):  # data.missing: samples dropped, values filled
+        metrics["missing"] = splits.info["missing"]
     naive = naive_forecast_metrics(splits)
     if naive:  # forecasting: the last-value baseline a model must beat
         metrics["naive_forecast"] = naive

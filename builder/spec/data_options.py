@@ -135,3 +135,17 @@ def options_doc(key: str) -> str:
     for name, (_t, default, _c, _k, _d) in OPTIONS[key].items():
         parts.append(name if default is REQUIRED else f"{name}={default}")
     return ", ".join(parts)
+
+
+MISSING_POLICIES = ("error", "drop", "mean", "interpolate")  # and {fill: VALUE}: builder.data.missing
+
+
+def check_missing(value) -> str | None:
+    """What is wrong with a ``data.missing`` value (the end of a sentence), or None."""
+    if value is None or value in MISSING_POLICIES:
+        return None
+    if isinstance(value, dict) and set(value) == {"fill"} and isinstance(value["fill"], (int, float)) \
+            and not isinstance(value["fill"], bool):
+        return None
+    return (f"must be one of {', '.join(MISSING_POLICIES)} or {{fill: NUMBER}}; received: {value!r}"
+            + (did_you_mean(value, MISSING_POLICIES) if isinstance(value, str) else ""))

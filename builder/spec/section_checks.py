@@ -56,6 +56,9 @@ def check_data(data: dict, src: Source | None, out: Collector) -> None:
     """Data checks that need no file contents: one source, it exists, the sequence options' own
     values (:data:`builder.spec.data_options.OPTIONS`), and which options fit which source. The rest
     (columns, arrays, lengths) is checked when the data is loaded."""
+    problem = data_options.check_missing(data.get("missing"))
+    if problem:
+        out.error(f"'missing' {problem}", ("data", "missing"))
     given = [k for k in DATA_SOURCES if data.get(k) is not None]
     if len(given) != 1:
         out.error(f"'data' needs exactly one of {', '.join(DATA_SOURCES)}"

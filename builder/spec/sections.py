@@ -65,6 +65,8 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
         "task": Field((str,), choices=TASKS, doc="default: inferred from the target"),
         "validation_split": Field(NUM, 0.1, check=_fraction, doc="fraction of train held out for validation"),
         "test_split": Field(NUM, 0.2, check=_fraction, doc="fraction held out for test when the source has no test split"),
+        "missing": Field((str, dict), doc="missing values (empty cells, NaN): error | drop | mean | "
+                                          "interpolate (series) | {fill: VALUE}; default error"),
         "split": Field((list,), doc="[train, validation, test] fractions of the samples, summing to 1 (e.g. "
                                     "[0.8, 0.1, 0.1]); sets validation_split and test_split"),
         "stratify": Field((bool,), True, doc="stratified splits for classification"),

@@ -132,7 +132,7 @@ def test_the_layer_limit_is_raised_on_the_command_line(tmp_path: Path):
     assert refused.returncode == 2 and "over the limit of 20,000" in refused.stderr
     allowed, _ = _run(tmp_path, "validate", text, None, "--max-layers", "40000")
     assert allowed.returncode == 0, allowed.stderr
-    assert "30001 layers" in allowed.stdout
+    assert "30,001 layers" in allowed.stdout
     lowered, _ = _run(tmp_path, "validate", _spec(), None, "--max-layers", "1")
     assert lowered.returncode == 2
     assert re.search(r"spec\.yaml:9:3: error: the model has 2 layers, over the limit of 1", lowered.stderr)

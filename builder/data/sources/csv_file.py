@@ -73,6 +73,15 @@ def load_csv(path: pathlib.Path, data: dict, task: str | None) -> Arrays:
             errs.error(f"{path.name} line {line} has {len(row)} cells; the header has {len(header)}.", ("data", "csv"))
             break
     errs.raise_if_any()
+    lenient = (data.get("missing") or "error") != "error"  # builder.data.missing takes NaN cells
+    dropped = 0
+    if lenient and data.get("window") is None and data.get("text") is None and not isinstance(data.get("pairs"), dict):
+        target_name = _pick_columns(header, data)[0]
+        j = header.index(target_name)
+        kept = [(line, r) for line, r in body if not _missing(r[j].strip())]
+        dropped, body = len(body) - len(kept), kept  # a sample without a label cannot be imputed
+        if not body:
+            raise SpecError(Diagnostic(f"every row of {path.name} lacks its target {target_name!r}", ("data", "target")))
     lines = [line for line, _ in body]
 
     def column(name: str, strip: bool = True) -> list[str]:
@@ -88,22 +97,23 @@ def load_csv(path: pathlib.Path, data: dict, task: str | None) -> Arrays:
     target, features = _pick_columns(header, data, default_features=[] if window else None)
     cols = {name: column(name) for name in (*features, target)}
     if window:  # a series: channel 0 is the target, then the feature columns
-        series = _numbers(cols[target], target, lines, path.name, errs, "target")
+        series = _numbers(cols[target], target, lines, path.name, errs, "target", lenient)
         x = np.empty((len(body), 1 + len(features)), np.float32)
         for j, name in enumerate([target, *features]):
-            col = series if j == 0 else _numbers(cols[name], name, lines, path.name, errs, "feature")
+            col = series if j == 0 else _numbers(cols[name], name, lines, path.name, errs, "feature", lenient)
             if col is not None:
                 x[:, j] = col
         errs.raise_if_any()
         return Arrays(x, x[:, 0].copy(), None, None, None, "regression", path.name, info={"kind": "series"})
     x = np.empty((len(body), len(features)), np.float32)
     for j, name in enumerate(features):
-        col = _numbers(cols[name], name, lines, path.name, errs, "feature")
+        col = _numbers(cols[name], name, lines, path.name, errs, "feature", lenient)
         if col is not None:
             x[:, j] = col
     y, class_names, task = _target(cols[target], target, lines, path.name, task, errs)
     errs.raise_if_any()
-    return Arrays(x, y, None, None, class_names, task, path.name)
+    return Arrays(x, y, None, None, class_names, task, path.name,
+                  info={"missing_targets_dropped": dropped} if dropped else {})
 
 
 def _check_column(name, header, path_key, what) -> str | None:
@@ -189,8 +199,9 @@ def _missing(cell: str) -> bool:
     return cell == "" or cell.lower() in ("nan", "na", "n/a", "null", "none")
 
 
-def _numbers(cells, name, lines, fname, errs, role) -> np.ndarray | None:
-    """Parse a column as float64; report its first non-numeric cell, else its first missing one."""
+def _numbers(cells, name, lines, fname, errs, role, lenient: bool = False) -> np.ndarray | None:
+    """Parse a column as float64; report its first non-numeric cell, else its first missing one
+    (``lenient``: a ``data.missing`` policy applies, so missing cells become NaN; inf stays an error)."""
     out = np.full(len(cells), np.nan)
     missing = []
     for i, c in enumerate(cells):
@@ -203,12 +214,12 @@ def _numbers(cells, name, lines, fname, errs, role) -> np.ndarray | None:
                                                if role == "feature" else "Regression needs numeric targets."),
                            ("data", "csv"))
                 return None
-        if not math.isfinite(out[i]):
+        if not math.isfinite(out[i]) and not (lenient and math.isnan(out[i])):
             missing.append(i)
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         errs.error(f"{role.capitalize()} column {name!r} of {fname} has an empty, NaN or infinite cell at "
-                   f"line {lines[missing[0]]}{more}; expected finite numbers (fill or drop missing values).",
+                   f"line {lines[missing[0]]}{more}; expected finite numbers (or set data.missing: drop, mean, {{fill: VALUE}} or interpolate).",
                    ("data", "csv"))
         return None
     return out

@@ -64,7 +64,7 @@ def load_npz(path: pathlib.Path, data: dict, task: str | None) -> Arrays:
     chosen = [(k, ("data", "x", inp)) for inp, k in x_keys.items()] if isinstance(x_keys, dict) \
         else [(x_keys, named["x"])]
     for k, at in [*chosen, (y_key, named["y"])]:
-        _check_array(arrays, k, path.name, at, errs)
+        _check_array(arrays, k, path.name, at, errs, nan_ok=(data.get("missing") or "error") != "error")
     errs.raise_if_any()
 
     def gather(keys, suffix):
@@ -106,9 +106,10 @@ def _unragged(arrays: dict, path: pathlib.Path) -> bool:
     return found
 
 
-def _check_array(arrays: dict, key: str, fname: str, at: tuple, errs: Collector) -> None:
+def _check_array(arrays: dict, key: str, fname: str, at: tuple, errs: Collector, nan_ok: bool = False) -> None:
     """``key`` and its ``_test`` twin hold one row per sample (not a 0-d scalar) and, when
-    numeric, only finite values: NaN or inf would train silently on NaN losses."""
+    numeric, only finite values: NaN or inf would train silently on NaN losses. With ``nan_ok``
+    (a ``data.missing`` policy) NaN is left to :mod:`builder.data.missing`; inf is never allowed."""
     for k in (key, key + "_test"):
         a = arrays.get(k)
         if a is None:
@@ -116,7 +117,7 @@ def _check_array(arrays: dict, key: str, fname: str, at: tuple, errs: Collector)
         if a.ndim == 0:
             errs.error(f"{fname}: array '{k}' is a single value (shape ()); expected one row per sample, "
                        "shape (samples, ...).", at)
-        elif a.dtype.kind == "f" and not np.isfinite(a).all():
+        elif a.dtype.kind == "f" and not (np.isfinite(a) | (nan_ok & np.isnan(a))).all():
             bad = a.reshape(len(a), -1)
             rows = np.flatnonzero(~np.isfinite(bad).all(axis=1))
             errs.error(f"{fname}: array '{k}' holds {int((~np.isfinite(bad)).sum())} NaN or infinite values "
