@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import subprocess
-from importlib.metadata import PackageNotFoundError, packages_distributions, version
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 from builder.run.provenance import versions
@@ -35,14 +35,10 @@ def plural(n: int, word: str) -> str:
 
 
 def package_facts() -> dict:
-    """:func:`builder.run.provenance.versions` (python, tensorflow, keras, keras_tuner, numpy, dlbuild)
-    plus ``ai_edge_litert`` (LiteRT, which verifies exported .tflite files): version strings, None
-    for a distribution that is not installed. Raises nothing."""
-    try:
-        litert = version("ai-edge-litert")
-    except PackageNotFoundError:
-        litert = None
-    return {**versions(), "ai_edge_litert": litert}
+    """:func:`builder.run.provenance.versions` (python, tensorflow, keras, keras_tuner,
+    ai_edge_litert, numpy, dlbuild): version strings, None for a distribution that is not
+    installed. Raises nothing."""
+    return versions()
 
 
 def providers(module: str) -> list:

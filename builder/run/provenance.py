@@ -14,7 +14,8 @@ from pathlib import Path
 
 # Distribution names per package: TensorFlow installs as tensorflow or tensorflow-cpu (pyproject.toml).
 _PACKAGES = {"tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos"), "keras": ("keras",),
-             "keras_tuner": ("keras-tuner",), "numpy": ("numpy",), "dlbuild": ("dlbuild",)}
+             "keras_tuner": ("keras-tuner",), "ai_edge_litert": ("ai-edge-litert",), "numpy": ("numpy",),
+             "dlbuild": ("dlbuild",)}
 
 
 def _version(names: tuple) -> str | None:
@@ -27,8 +28,9 @@ def _version(names: tuple) -> str | None:
 
 
 def versions() -> dict:
-    """``{"python": "3.11.9", "tensorflow": "2.21.0", "keras": ..., "keras_tuner": ..., "numpy": ...,
-    "dlbuild": ...}``; a package that is not installed as a distribution is ``None``."""
+    """``{"python": "3.11.9", "tensorflow": "2.21.0", "keras": ..., "keras_tuner": ..., "ai_edge_litert":
+    ... (LiteRT, which verifies .tflite exports), "numpy": ..., "dlbuild": ...}``; a package that is
+    not installed as a distribution is ``None``."""
     return {"python": platform.python_version(), **{k: _version(v) for k, v in _PACKAGES.items()}}
 
 

@@ -49,7 +49,7 @@ def _fake_nvidia_smi(folder: Path, body: str) -> str:
 
 def _rows(text: str) -> dict:
     """The report's ``  name: value`` lines as {name: value}; checks that the values are aligned."""
-    rows = [m for m in re.finditer(r"^  (\S[^:]*):( +)(.*)$", text, re.M)]
+    rows = list(re.finditer(r"^  (\S.*?):( +)(.*)$", text, re.M))
     assert len({m.start(3) - m.start() for m in rows}) == 1, text  # one column for every value
     return {m[1]: m[3] for m in rows}
 
@@ -199,7 +199,8 @@ def test_a_failing_nvidia_smi_is_reported():
 
 def test_gpus_described_from_device_details():
     """The GPU code path without a GPU: tf.config.experimental.get_device_details' dicts."""
-    a100 = describe_gpu("/physical_device:GPU:0", {"device_name": "NVIDIA A100-SXM4-40GB", "compute_capability": (8, 0)})
+    a100 = describe_gpu("/physical_device:GPU:0",
+                        {"device_name": "NVIDIA A100-SXM4-40GB", "compute_capability": (8, 0)})
     v100 = describe_gpu("/physical_device:GPU:1", {"device_name": "Tesla V100", "compute_capability": (7, 0)})
     p100 = describe_gpu("/physical_device:GPU:1", {"device_name": "Tesla P100", "compute_capability": (6, 0)})
     assert a100 == {"name": "GPU:0", "model": "NVIDIA A100-SXM4-40GB", "compute_capability": [8, 0]}

@@ -17,7 +17,7 @@ def test_versions_name_every_package_of_the_stack():
 
     v = versions()
     assert v["keras"] == keras.__version__ and v["numpy"] == numpy.__version__
-    assert set(v) == {"python", "tensorflow", "keras", "keras_tuner", "numpy", "dlbuild"}
+    assert set(v) == {"python", "tensorflow", "keras", "keras_tuner", "ai_edge_litert", "numpy", "dlbuild"}
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
