@@ -251,9 +251,13 @@ def problems(facts: dict) -> list:
     if smi["error"]:
         add("nvidia_smi_fails", False, f"nvidia-smi fails ({smi['error']}): the NVIDIA driver is missing or not "
             "loaded; training runs on the CPU until it works")
+    tf_version = (facts.get("versions") or {}).get("tensorflow")
+    gpu_pin = f"=={tf_version}" if tf_version else ""  # the same TensorFlow, so Keras and LiteRT still match
     if tf["distributions"] == ["tensorflow-cpu"] and n_smi:
         add("tensorflow_cpu_with_gpus", False,
-            f"tensorflow-cpu is installed but nvidia-smi sees {plural(n_smi, 'GPU')}: pip install -e '.[gpu]'")
+            f"tensorflow-cpu is installed but nvidia-smi sees {plural(n_smi, 'GPU')}: pip uninstall -y "
+            f"tensorflow-cpu && pip install 'tensorflow[and-cuda]{gpu_pin}' (TensorFlow with its CUDA and cuDNN "
+            "wheels, docs/distributed.md)")
     if len(tf["distributions"]) > 1:
         add("several_tensorflows", False, f"{', '.join(tf['distributions'])} are all installed and share the "
             f"tensorflow/ folder (the last installed wins): pip uninstall -y {' '.join(tf['distributions'])}, "

@@ -92,7 +92,9 @@ def test_json_has_the_facts_and_flags_tensorflow_cpu_next_to_gpus(tmp_path):
     assert facts["usable"] is True
     if dist == "tensorflow-cpu":
         assert [p["advice"] for p in facts["problems"]] == [
-            "tensorflow-cpu is installed but nvidia-smi sees 2 GPUs: pip install -e '.[gpu]'"]
+            "tensorflow-cpu is installed but nvidia-smi sees 2 GPUs: pip uninstall -y tensorflow-cpu && pip install "
+            f"'tensorflow[and-cuda]=={facts['versions']['tensorflow']}' (TensorFlow with its CUDA and cuDNN wheels, "
+            "docs/distributed.md)"]
 
 
 def test_a_broken_tensorflow_is_reported_not_raised(tmp_path):
@@ -144,7 +146,9 @@ def test_a_healthy_cpu_machine_has_no_problem():
 def test_tensorflow_cpu_while_nvidia_smi_sees_gpus():
     found = problems(_facts(nvidia_smi=SMI_GPUS))
     assert found == [{"id": "tensorflow_cpu_with_gpus", "fatal": False,
-                      "advice": "tensorflow-cpu is installed but nvidia-smi sees 2 GPUs: pip install -e '.[gpu]'"}]
+                      "advice": "tensorflow-cpu is installed but nvidia-smi sees 2 GPUs: pip uninstall -y tensorflow-cpu "
+                                "&& pip install 'tensorflow[and-cuda]==2.21.0' (TensorFlow with its CUDA and cuDNN "
+                                "wheels, docs/distributed.md)"}]
     assert exit_code(found) == 0  # the CPU still trains
     assert _ids(_facts(tensorflow=CUDA_BUILD, nvidia_smi=SMI_GPUS, gpus=[{"name": "GPU:0"}])) == []
 
