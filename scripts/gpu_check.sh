@@ -115,14 +115,16 @@ fi
 
 say "[6/9] step time on CPU (CUDA_VISIBLE_DEVICES=)"
 run "$WORK/cpu.log" env CUDA_VISIBLE_DEVICES= dlbuild fit "$SPEC" --out "$WORK/cpu" \
-  --epochs "$EPOCHS" -q --set distribute.strategy=default ${FIT_EXTRA[@]+"${FIT_EXTRA[@]}"}
+  --epochs "$EPOCHS" -q --set distribute.strategy=default --set fit.mixed_precision=none \
+  ${FIT_EXTRA[@]+"${FIT_EXTRA[@]}"}
 CPU_RC=$RC
 helper fit --step "step time CPU" --run "$WORK/cpu" --rc "$RC" --log "$WORK/cpu.log" --started "$STARTED" \
   --expect-replicas 1 --note "CUDA_VISIBLE_DEVICES= (no GPU visible)"
 
 say "[7/9] step time on GPU"
 if [[ "$NGPU" -ge 1 ]]; then
-  run "$WORK/gpu.log" fit gpu --set distribute.strategy=default
+  # float32 on purpose: the default fit.mixed_precision: auto would pick float16 on a recent GPU
+  run "$WORK/gpu.log" fit gpu --set distribute.strategy=default --set fit.mixed_precision=none
   FP32="$WORK/gpu" FP32_RC=$RC FP32_LOG="$WORK/gpu.log" FP32_FROM="the run of 'step time GPU'"
   helper fit --step "step time GPU" --run "$WORK/gpu" --rc "$RC" --log "$WORK/gpu.log" --started "$STARTED" \
     --expect-replicas 1 --compare "$WORK/cpu" --compare-label CPU
@@ -131,7 +133,7 @@ else
   helper skip --step "step time GPU" --reason "no GPU: skipped"
 fi
 
-say "[8/9] precision float32 (the default)"
+say "[8/9] precision float32 (mixed_precision: none)"
 helper fit --step "precision float32" --run "$FP32" --rc "$FP32_RC" --log "$FP32_LOG" \
   --expect-precision none --note "$FP32_FROM"
 

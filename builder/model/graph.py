@@ -12,6 +12,7 @@ import re
 
 from builder.spec import items as objects
 from builder.errors import Collector
+from builder.model import precision
 from builder.catalog.registry import catalog
 from builder.spec.load import Spec
 
@@ -63,7 +64,7 @@ def build_model(spec: Spec):
     for name, inp in spec.topology.inputs.items():
         tensors[name] = keras.Input(shape=inp.shape, dtype=inp.dtype, name=name, sparse=inp.sparse,
                                     ragged=inp.ragged)
-    policy = spec.fit.get("mixed_precision", "none")
+    policy = precision.resolve(spec.fit.get("mixed_precision"))  # auto: float16 only where it pays off
     for node in spec.topology.nodes:
         if any(i not in tensors for i in node.inputs):
             continue  # an upstream layer already failed and was reported
@@ -149,7 +150,7 @@ def build_compile_args(spec: Spec) -> dict:
     # Weighted by the data's sample weights (for masked-LM data: the masked positions only).
     weighted = build_metrics(comp["weighted_metrics"]) if comp.get("weighted_metrics") else None
     optimizer = objects.build("optimizer", comp["optimizer"], cat)
-    if spec.fit.get("mixed_precision") == "mixed_float16":
+    if precision.resolve(spec.fit.get("mixed_precision")) == "mixed_float16":
         import keras
 
         # float16 gradients underflow without loss scaling; Keras scales the loss dynamically.

@@ -17,6 +17,7 @@ import subprocess
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
+from builder.model.precision import float16_pays_off
 from builder.run.provenance import versions
 
 GIB = 1024 ** 3
@@ -178,11 +179,11 @@ def mixed_precision(gpus: list | None) -> dict:
         return {"pays_off": False, "reason": "no GPU, and on CPUs it is usually slower"}
     for g in gpus:
         cc = g.get("compute_capability")
-        if cc is None or tuple(cc) < (7, 0):
+        if not float16_pays_off([cc]):  # the rule fit.mixed_precision: auto applies (builder.model.precision)
             why = "an unknown compute capability" if cc is None else f"compute capability {cc[0]}.{cc[1]} < 7.0"
             return {"pays_off": False, "reason": f"{g['name']} ({g.get('model') or 'GPU'}) has {why}, no Tensor Cores"}
-    return {"pays_off": True, "reason": "every GPU has compute capability >= 7.0, with Tensor Cores; "
-                                        "try fit.mixed_precision: mixed_float16"}
+    return {"pays_off": True, "reason": "every GPU has compute capability >= 7.0, with Tensor Cores: "
+                                        "fit.mixed_precision: auto (the default) trains in mixed_float16 here"}
 
 
 def disk_facts(runs_root: str | Path) -> dict:

@@ -106,8 +106,9 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
         "verbose": Field((str, int), "auto", doc="Keras progress: auto | 0 | 1 | 2"),
         "validation_freq": Field((int,), 1, check=_positive),
         "steps_per_epoch": Field((int,), None, check=_positive),
-        "mixed_precision": Field((str,), "none", choices=("none", "mixed_float16", "mixed_bfloat16"),
-                                 doc="Keras dtype policy; outputs stay float32, mixed_float16 adds loss scaling"),
+        "mixed_precision": Field((str,), "auto", choices=("auto", "none", "mixed_float16", "mixed_bfloat16"),
+                                 doc="Keras dtype policy; auto = mixed_float16 when every GPU has compute "
+                                     "capability >= 7.0, else none; outputs stay float32, float16 adds loss scaling"),
         "cross_validation": Field((int, dict), None, doc="K-fold cross-validation: the number of folds, or "
                                                          "{folds: K, shuffle: true}"),
         "tta": Field((int,), None, check=_positive, doc="test-time augmentation: also evaluate the test split "

@@ -230,3 +230,27 @@ def test_the_fit_banner_says_where_training_runs_in_words():
         "mirrored over 2 CPUs, global batch 64 = 32 per replica",
         "multi-worker: 1 worker × 1 CPU, batch 16",
     ]
+
+
+def test_mixed_precision_auto_is_float16_only_on_gpus_that_profit(monkeypatch):
+    """The default `auto`: float32 on this CPU machine; mixed_float16 with loss scaling when every
+    GPU has compute capability >= 7.0 (the GPU list is substituted: there is no GPU here)."""
+    import keras
+
+    import builder
+    from builder.model import precision
+    from builder.model.graph import build_compile_args
+
+    assert precision.float16_pays_off([(7, 0), (8, 6)]) and not precision.float16_pays_off([(8, 0), (6, 1)])
+    assert not precision.float16_pays_off([]) and not precision.float16_pays_off([None])
+    spec = builder.load_spec("specs/iris_mlp.yaml")
+    assert spec.fit["mixed_precision"] == "auto"
+    cpu = builder.build_model(spec)
+    assert cpu.get_layer("dense").dtype_policy.name == "float32"
+    assert not isinstance(build_compile_args(spec)["optimizer"], keras.optimizers.LossScaleOptimizer)
+    monkeypatch.setattr(precision, "visible_compute_capabilities", lambda: [(8, 0), (8, 0)])
+    gpu = builder.build_model(spec)
+    assert gpu.get_layer("dense").dtype_policy.name == "mixed_float16" and gpu.output.dtype == "float32"
+    assert isinstance(build_compile_args(spec)["optimizer"], keras.optimizers.LossScaleOptimizer)
+    monkeypatch.setattr(precision, "visible_compute_capabilities", lambda: [(6, 1)])  # a Pascal GPU
+    assert builder.build_model(spec).get_layer("dense").dtype_policy.name == "float32"
