@@ -45,6 +45,24 @@ def main(max_layers: int | None, tf_log: bool) -> None:
         os.environ[ENV_VAR] = str(max_layers)
 
 
+class _WorkersType(click.ParamType):
+    """``--workers``: a positive integer, or ``auto``."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if value == "auto" or isinstance(value, int):
+            return value
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
+        if n < 1:
+            self.fail(f"{value!r} is neither a positive integer nor 'auto'", param, ctx)
+        return n
+
+
+_WORKERS = _WorkersType()
 set_option = click.option("--set", "overrides", multiple=True, metavar="PATH=VALUE",
                           help="Override a spec value, e.g. --set fit.epochs=3 (repeatable).")
 
@@ -166,11 +184,12 @@ def _fit_local_workers(spec: str, name: str, overrides: list, n: int, out: str |
 @click.option("--chief", metavar="HOST:PORT", help="Serve the search's oracle here; workers connect to it.")
 @click.option("--worker", metavar="HOST:PORT", help="Run trials for the chief at HOST:PORT.")
 @click.option("--tuner-id", help="This worker's id (default: worker-<pid>).")
-@click.option("--workers", type=click.IntRange(min=1), help="Start N local worker processes (one GPU each).")
+@click.option("--workers", type=_WORKERS, metavar="N|auto",
+              help="Start N local worker processes (one GPU each); auto: one per GPU when there are 2 or more.")
 @handle_errors
 def tune(spec: str, out: str | None, runs_root: str, overrides: tuple, strategy: str | None,
          max_trials: int | None, dry_run: bool, no_retrain: bool, verbose: bool, chief: str | None,
-         worker: str | None, tuner_id: str | None, workers: int | None) -> None:
+         worker: str | None, tuner_id: str | None, workers: int | str | None) -> None:
     """Search SPEC's search spaces with Keras Tuner; write trials, best.yaml and the retrained best model."""
     from builder.spec.load import load_spec
 
@@ -188,6 +207,10 @@ def tune(spec: str, out: str | None, runs_root: str, overrides: tuple, strategy:
         return
     from builder.workflows import tune as run_tune
 
+    if workers == "auto":
+        from builder.tune.workers import auto_workers
+
+        workers = auto_workers(log=click.echo)
     try:
         if worker and not out:
             raise click.UsageError("--worker needs --out: the chief and its workers share one tune directory")

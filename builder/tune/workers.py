@@ -51,6 +51,24 @@ def local_chief_address() -> str:
     return f"127.0.0.1:{launcher.free_ports(1)[0]}"
 
 
+def workers_for(gpus: int) -> int:
+    """``tune --workers auto``: one worker process per GPU (each trial on its own GPU) when there
+    are two or more; otherwise 0, trials in this process (one GPU or the CPU: a second process
+    would only share the same device)."""
+    return gpus if gpus >= 2 else 0
+
+
+def auto_workers(log=print) -> int:
+    """:func:`workers_for` the GPUs TensorFlow sees here, saying what was chosen."""
+    import tensorflow as tf
+
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    n = workers_for(gpus)
+    log(f"dlbuild: --workers auto: {gpus} GPUs, {n} worker processes (one trial per GPU)" if n else
+        f"dlbuild: --workers auto: {'1 GPU' if gpus == 1 else 'no GPU'}, trials run in this process")
+    return n
+
+
 def start_local_workers(n: int, spec_file: str, overrides: list, out: Path, address: str, log=print) -> list:
     """Start ``n`` ``dlbuild tune --worker`` processes on this host, sharing the chief at
     ``address`` and the tune directory ``out``, one GPU each when GPUs exist

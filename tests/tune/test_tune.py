@@ -170,3 +170,16 @@ def test_trials_release_their_traced_graphs(write_spec, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.count("trial ") >= 3
     assert custom_gradient_names() == before
+
+
+def test_workers_auto_is_one_trial_per_gpu_and_in_process_without_gpus(write_spec, tmp_path):
+    from builder.tune.workers import workers_for
+
+    assert [workers_for(g) for g in (0, 1, 2, 8)] == [0, 0, 2, 8]
+    out = tmp_path / "tune"
+    text = TUNE_SPEC.replace("max_trials: 3", "max_trials: 2").replace("epochs: 2", "epochs: 1")
+    result = CliRunner().invoke(main, ["tune", write_spec(text), "--out", str(out), "--workers", "auto",
+                                       "--no-retrain"])
+    assert result.exit_code == 0, result.output
+    assert "dlbuild: --workers auto: no GPU, trials run in this process" in result.output
+    assert not list(out.glob("worker*.log")) and len(_rows(out / "trials.csv")) == 2
