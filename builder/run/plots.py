@@ -17,6 +17,7 @@ file was not written and why. The files are written atomically (:mod:`builder.at
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from builder.atomic import atomic_path, write_text
@@ -193,7 +194,8 @@ def _graph_notice(run_dir: Path, log, always: bool) -> None:
     if always:
         log(line)
     elif not said:
-        log(f"{line}; said once for the runs in {root} (each run's {NOTICE_FILE} keeps it), "
+        shown = os.path.relpath(root) if root.is_relative_to(Path.cwd().resolve()) else root  # no home paths in logs
+        log(f"{line}; said once for the runs in {shown} (each run's {NOTICE_FILE} keeps it), "
             "dlbuild plot RUN repeats it")
 
 
