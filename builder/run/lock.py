@@ -66,7 +66,10 @@ def acquire(directory: Path) -> Path:
             held = _holder(path)
             if held.get("pid") == me["pid"] and held.get("host") == me["host"]:
                 return path
-            if held.get("host") == me["host"] and isinstance(held.get("pid"), int) and not _alive(held["pid"]):
+            dead = held.get("host") == me["host"] and isinstance(held.get("pid"), int) and not _alive(held["pid"])
+            # An unreadable lock older than a few seconds: its writer died between creating and filling it.
+            torn = not held and path.exists() and time.time() - path.stat().st_mtime > 10
+            if dead or torn:
                 path.unlink(missing_ok=True)  # stale: its process is gone
                 continue
             who = f"process {held.get('pid', '?')} on {held.get('host', '?')}"

@@ -47,6 +47,18 @@ def test_a_live_owner_is_respected_and_a_stale_lock_is_taken_over(tmp_path: Path
     assert not (run / lock.LOCK_FILE).exists()
 
 
+def test_a_torn_lock_is_taken_over_once_it_is_old(tmp_path: Path):
+    """A writer killed between creating run.lock and filling it leaves an empty file."""
+    (tmp_path / lock.LOCK_FILE).write_text("")
+    with pytest.raises(lock.LockedError):  # it may be a writer that is filling it right now
+        lock.acquire(tmp_path)
+    old = time.time() - 60
+    os.utime(tmp_path / lock.LOCK_FILE, (old, old))
+    lock.acquire(tmp_path)
+    assert json.loads((tmp_path / lock.LOCK_FILE).read_text())["pid"] == os.getpid()
+    lock.release(tmp_path)
+
+
 def test_a_lock_from_another_host_is_never_taken_over(tmp_path: Path):
     _write_lock(tmp_path, 1, host="some-other-machine")
     with pytest.raises(lock.LockedError, match="in use by process 1 on some-other-machine"):
