@@ -44,6 +44,11 @@ from builder.tune.space import check_tunable
 from builder.tune.tuners import make_tuner, objective_of
 
 
+# The best spec retrained on train + validation: no validation split (and no data.split, whose
+# validation fraction would contradict it; the test split stays as it was).
+RETRAIN_OVERRIDES = ("data.split=null", "data.validation_split=0")
+
+
 def tune(spec: Spec, *, out_dir: str | Path | None = None, runs_root: str | Path = "runs", retrain=None,
          verbose: int = 0, log=print, chief: str | None = None, worker: str | None = None,
          tuner_id: str | None = None, workers: int = 0, overrides: list | tuple = ()) -> dict:
@@ -58,7 +63,7 @@ def tune(spec: Spec, *, out_dir: str | Path | None = None, runs_root: str | Path
     N local worker processes (one GPU each when GPUs exist).
 
     ``retrain``, when given, is called as ``retrain(best_spec, run_dir)`` after the search with
-    ``best.yaml`` loaded for train + validation (``data.validation_split=0``) and
+    ``best.yaml`` loaded for train + validation (:data:`RETRAIN_OVERRIDES`) and
     ``<tune dir>/best``; :func:`builder.workflows.tune` passes its ``fit``. None or False: no
     retrain.
 
@@ -135,7 +140,7 @@ def _search(spec: Spec, run: RunDir, *, retrain, verbose: int, log, chief: str |
     log(f"best: {json.dumps({k: v for k, v in best_values.items() if not k.startswith('tuner/')})}")
     best_run = None
     if retrain:
-        best = load_spec(out / "best.yaml", overrides=["data.validation_split=0"])
+        best = load_spec(out / "best.yaml", overrides=list(RETRAIN_OVERRIDES))
         log("dlbuild: retraining the best spec on train + validation")
         best_run = retrain(best, out / "best")
     run.set_state("completed")

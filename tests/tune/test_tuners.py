@@ -139,3 +139,20 @@ def test_a_resumed_search_counts_the_trials_it_already_finished(write_spec, tmp_
     lines = []
     _one_finished_trial(spec, tmp_path, lines.append, 0.75)
     assert lines[0].startswith("trial 2/3 ")
+
+
+def test_the_best_spec_retrains_on_train_and_validation_even_with_data_split(write_spec, tmp_path):
+    """best.yaml of a spec with `split` holds split and the derived fractions; the retrain's
+    overrides must not contradict them (it failed after every trial had run)."""
+    from builder.data.load import load_splits
+    from builder.spec.dump import dump_yaml
+    from builder.tune.outputs import best_spec_values
+    from builder.tune.search import RETRAIN_OVERRIDES
+
+    spec = builder.load_spec(write_spec(TUNE_SPEC.replace(
+        "data: {dataset: iris, test_split: 0.2, validation_split: 0.2}", "data: {dataset: iris, split: [0.7, 0.15, 0.15]}")))
+    best = tmp_path / "best.yaml"
+    best.write_text(dump_yaml(best_spec_values(spec, {})))  # every hyperparameter at its default
+    retrain = builder.load_spec(best, overrides=list(RETRAIN_OVERRIDES))
+    assert retrain.data["validation_split"] == 0 and retrain.data["test_split"] == 0.15
+    assert load_splits(retrain).val is None
