@@ -99,6 +99,15 @@ def _csv(path: Path, pred: Predictor) -> np.ndarray:
     if header and pred.target in header:
         keep = [j for j in keep if header[j] != pred.target]
     want = int(np.prod(pred.inputs[0][1]))
+    gaps = [j for j in range(len(body[0])) if j not in keep
+             and all(numeric(r[j]) or not r[j].strip() for r in body)]
+    if len(keep) != want and gaps:  # numbers with empty cells: not a text column
+        j = gaps[0]
+        row = next(i for i, r in enumerate(body, 1) if not r[j].strip())
+        name = repr(header[j]) if header else f"{j + 1}"
+        raise PredictError(f"{path.name}: column {name} has an empty cell (data row {row}); predict takes "
+                           "complete rows (the data.missing policy of training is not part of the model): "
+                           "fill it, e.g. with the training mean")
     if len(keep) != want:
         cols = ", ".join(header[j] for j in keep) if header else f"{len(keep)} columns"
         raise PredictError(f"{path.name}: {len(keep)} numeric columns ({cols}); the model expects {want} features")

@@ -25,3 +25,15 @@ def test_text_inputs_reach_the_output_csv_whole(tmp_path: Path):
     assert [r["input"] for r in back] == [REVIEW, "short one"] and back[0]["p_pos"] == "0.9"
     table = format_table(rows)
     assert REVIEW[:SCREEN_INPUT_CHARS - 1] + "…" in table and REVIEW not in table and "short one" in table
+
+
+def test_a_numeric_column_with_an_empty_cell_is_named(tmp_path: Path):
+    import pytest
+
+    from builder.export.predictor import PredictError
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b,c\n1.0,,3.0\n4.0,5.0,6.0\n")
+    with pytest.raises(PredictError, match=r"rows\.csv: column 'b' has an empty cell \(data row 1\); predict takes "
+                                           r"complete rows"):
+        read_inputs(rows, SimpleNamespace(inputs=[("x", (3,), "float32")], target=None))
