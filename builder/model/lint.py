@@ -143,19 +143,3 @@ def _lr_warnings(spec: Spec) -> list[Warning_]:
         return [Warning_(f"{what} {lr:g}{at} is outside the usual range [{LR_RANGE[0]:g}, {LR_RANGE[1]:g}]"
                          "; Adam's default is 1e-3", lpath)]
     return []
-    entry = catalog().lookup("optimizer", name)
-    path = ("compile", "optimizer") + ((name,) if isinstance(opt, dict) else ())
-    if scalar:
-        lr, lpath = args["__scalar__"], path
-    elif "learning_rate" in args:
-        lr, lpath = args["learning_rate"], path + ("learning_rate",)
-        sname, sargs, sscalar = _item(lr)
-        if sname is not None:  # a schedule: its initial learning rate
-            lr = sargs.get("__scalar__") if sscalar else sargs.get("initial_learning_rate")
-            lpath = lpath + (sname,)
-    else:
-        lr, lpath = (entry.defaults.get("learning_rate") if entry else None), path
-    if isinstance(lr, (int, float)) and not isinstance(lr, bool) and not LR_RANGE[0] <= lr <= LR_RANGE[1]:
-        return [Warning_(f"learning rate {lr:g} is outside the usual range [{LR_RANGE[0]:g}, {LR_RANGE[1]:g}]"
-                         "; Adam's default is 1e-3", lpath)]
-    return []
