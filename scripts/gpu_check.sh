@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Check dlbuild's GPU paths end to end on this machine, in one command (docs/distributed.md,
 # "Checking a GPU machine"). From a clone, in an active venv with TensorFlow installed for the GPU
-# (tensorflow[and-cuda] in place of tensorflow-cpu: docs/distributed.md, "Installing for a GPU"):
+# (pip install -e ".[gpu]": docs/distributed.md, "Installing for a GPU"):
 #
 #   bash scripts/gpu_check.sh            # the real check: 2-epoch fits of specs/fashion_cnn.yaml
 #   QUICK=1 bash scripts/gpu_check.sh    # shortened (1,280 training samples): tests the script itself
@@ -33,7 +33,7 @@ TRIALS=2
 PYTHON="${PYTHON:-python}"
 
 if ! command -v dlbuild >/dev/null 2>&1; then
-  echo "gpu_check: dlbuild is not on PATH: activate the venv (. .venv/bin/activate) after pip install -e . (docs/distributed.md)" >&2
+  echo "gpu_check: dlbuild is not on PATH: activate the venv (. .venv/bin/activate) after pip install -e ".[gpu]" (docs/distributed.md)" >&2
   exit 2
 fi
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3

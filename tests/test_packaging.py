@@ -94,6 +94,20 @@ def test_wheel_metadata_declares_licences_and_plots_extra(wheel):
     assert 'Requires-Dist: pydot>=2; extra == "plots"' in lines
 
 
+@pytest.mark.slow
+def test_tensorflow_comes_only_with_the_cpu_or_gpu_extra(wheel):
+    """No base dependency names TensorFlow (an extra could never swap it out); ``cpu`` brings
+    tensorflow-cpu on x86-64, ``gpu`` TensorFlow with the CUDA wheels on Linux (builder/install.py)."""
+    lines = wheel.read(f"{_dist_info(wheel)}/METADATA").decode("utf-8").splitlines()
+    tf = [ln.removeprefix("Requires-Dist: ") for ln in lines if ln.startswith("Requires-Dist: tensorflow")]
+    assert all('extra == "cpu"' in r or 'extra == "gpu"' in r for r in tf), tf
+    assert any(r.startswith("tensorflow-cpu>=") and 'platform_machine == "x86_64"' in r and 'extra == "cpu"' in r
+               for r in tf), tf
+    assert any(r.startswith("tensorflow[and-cuda]>=") and 'sys_platform == "linux"' in r and 'extra == "gpu"' in r
+               for r in tf), tf
+    assert {"Provides-Extra: cpu", "Provides-Extra: gpu"} <= set(lines)
+
+
 def _build_system(source: Path) -> dict:
     """pyproject.toml's ``[build-system]`` table."""
     try:

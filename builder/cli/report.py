@@ -52,6 +52,7 @@ def handle_errors(fn):
     """Decorator for command bodies: a :class:`~builder.errors.DlbuildError` → its
     ``report()``, exit with its ``exit_code`` (a SpecError's located report, exit 2; a failed
     export's one line per artifact, exit 1; …); FileNotFoundError → ``dlbuild: error: …``,
+    exit 1; TensorFlow not installed → the install commands (:func:`builder.install.tensorflow_missing`),
     exit 1; Ctrl-C → exit 130; anything else → :func:`runtime_failure`, exit 1."""
 
     @wraps(fn)
@@ -67,6 +68,10 @@ def handle_errors(fn):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # click's own: usage errors exit 2 with click's message
         except Exception as err:  # inside Keras/TensorFlow: a short cause, the traceback kept aside
+            if isinstance(err, ModuleNotFoundError) and (err.name or "").split(".")[0] == "tensorflow":
+                from builder.install import tensorflow_missing
+
+                fail(f"dlbuild: error: {tensorflow_missing()}", 1)
             if os.environ.get("DLBUILD_TRACEBACK") == "1":
                 raise
             fail(runtime_failure(err), 1)

@@ -17,6 +17,7 @@ import subprocess
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
+from builder.install import install_command, source_checkout
 from builder.model.precision import float16_pays_off
 from builder.run.provenance import versions
 
@@ -204,10 +205,12 @@ def disk_facts(runs_root: str | Path) -> dict:
 def gather(runs_root: str | Path = "runs", smi_timeout: float = 10.0) -> dict:
     """Every fact: ``versions``, ``tensorflow``, ``keras``, ``cpu``, ``gpus`` (None when
     TensorFlow cannot list them; then ``gpu_error``), ``nvidia_smi``, ``cuda_visible_devices``,
-    ``distribute_auto``, ``mixed_precision``, ``disk``. Raises nothing."""
+    ``distribute_auto``, ``mixed_precision``, ``disk``, ``checkout`` (the dlbuild clone of an
+    editable install, else None: the install commands in the advice name it). Raises nothing."""
     facts = {"versions": package_facts(), "tensorflow": tensorflow_facts(), "keras": keras_facts(),
              "cpu": cpu_facts(), "gpus": None, "gpu_error": None, "nvidia_smi": nvidia_smi(smi_timeout),
-             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "distribute_auto": None}
+             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"), "distribute_auto": None,
+             "checkout": str(source_checkout() or "") or None}
     if facts["tensorflow"]["importable"]:
         try:
             facts["gpus"] = gpu_facts()
@@ -236,12 +239,18 @@ def problems(facts: dict) -> list:
 
     tf, keras, smi = facts["tensorflow"], facts["keras"], facts["nvidia_smi"]
     n_smi = len(smi["gpus"])
-    fix = "pip install -e . in a dlbuild clone"
+    checkout = facts.get("checkout")
+    cpu_cmd, gpu_cmd = install_command("cpu", checkout), install_command("gpu", checkout)
+    fix = f"{gpu_cmd if n_smi else cpu_cmd}"
     if not tf["importable"]:
-        add("tensorflow_missing", True, f"TensorFlow does not import ({tf['error']}): {fix} "
-            "(python -c 'import tensorflow' shows the whole error)")
+        if (tf["error"] or "").startswith("ModuleNotFoundError: No module named 'tensorflow'"):
+            add("tensorflow_missing", True, f"TensorFlow is not installed (dlbuild installs it with an extra): {fix}"
+                + ("" if n_smi else f" (or {gpu_cmd} on a machine with an NVIDIA GPU)"))
+        else:
+            add("tensorflow_broken", True, f"TensorFlow does not import ({tf['error']}): reinstall it, {fix} "
+                "(python -c 'import tensorflow' shows the whole error)")
     elif facts.get("gpu_error"):
-        add("tensorflow_broken", True, f"TensorFlow cannot list its devices ({facts['gpu_error']}): "
+        add("tensorflow_devices", True, f"TensorFlow cannot list its devices ({facts['gpu_error']}): "
             f"reinstall it, {fix}")
     backend = keras["backend"] or keras["backend_env"]
     if backend and backend != "tensorflow":
@@ -252,17 +261,14 @@ def problems(facts: dict) -> list:
     if smi["error"]:
         add("nvidia_smi_fails", False, f"nvidia-smi fails ({smi['error']}): the NVIDIA driver is missing or not "
             "loaded; training runs on the CPU until it works")
-    tf_version = (facts.get("versions") or {}).get("tensorflow")
-    gpu_pin = f"=={tf_version}" if tf_version else ""  # the same TensorFlow, so Keras and LiteRT still match
     if tf["distributions"] == ["tensorflow-cpu"] and n_smi:
         add("tensorflow_cpu_with_gpus", False,
             f"tensorflow-cpu is installed but nvidia-smi sees {plural(n_smi, 'GPU')}: pip uninstall -y "
-            f"tensorflow-cpu && pip install 'tensorflow[and-cuda]{gpu_pin}' (TensorFlow with its CUDA and cuDNN "
-            "wheels, docs/distributed.md)")
+            f"tensorflow-cpu && {gpu_cmd} (TensorFlow with its CUDA and cuDNN wheels, docs/distributed.md)")
     if len(tf["distributions"]) > 1:
         add("several_tensorflows", False, f"{', '.join(tf['distributions'])} are all installed and share the "
-            f"tensorflow/ folder (the last installed wins): pip uninstall -y {' '.join(tf['distributions'])}, "
-            "then install the one you want")
+            f"tensorflow/ folder (the last installed wins): pip uninstall -y {' '.join(tf['distributions'])} "
+            f"&& {fix}")
     if tf["built_with_cuda"] and facts["gpus"] == [] and n_smi:
         visible = facts.get("cuda_visible_devices")
         if visible is not None and _hides_gpus(visible, n_smi):
@@ -272,7 +278,7 @@ def problems(facts: dict) -> list:
             add("cuda_mismatch", False, f"TensorFlow is built for CUDA {tf['cuda_version'] or '?'} and cuDNN "
                 f"{tf['cudnn_version'] or '?'} but sees no GPU, while nvidia-smi sees {plural(n_smi, 'GPU')} "
                 f"(driver {smi['gpus'][0]['driver']}): the driver or the CUDA libraries do not match; "
-                "pip install 'tensorflow[and-cuda]' installs the libraries it expects, the driver must support "
+                f"{gpu_cmd} installs the libraries it expects, the driver must support "
                 "that CUDA; dlbuild --tf-log doctor shows TensorFlow's reason")
     auto = facts.get("distribute_auto")
     if auto and auto["error"]:

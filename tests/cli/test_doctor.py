@@ -33,6 +33,9 @@ def _installed(*names: str) -> tuple:
     raise AssertionError(f"none of {names} is installed")
 
 
+ROOT = Path(__file__).resolve().parents[2]  # the clone of the editable install the suite runs in
+
+
 def _doctor(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "builder.cli", "doctor", *args], cwd=cwd, capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, timeout=600)
@@ -92,9 +95,8 @@ def test_json_has_the_facts_and_flags_tensorflow_cpu_next_to_gpus(tmp_path):
     assert facts["usable"] is True
     if dist == "tensorflow-cpu":
         assert [p["advice"] for p in facts["problems"]] == [
-            "tensorflow-cpu is installed but nvidia-smi sees 2 GPUs: pip uninstall -y tensorflow-cpu && pip install "
-            f"'tensorflow[and-cuda]=={facts['versions']['tensorflow']}' (TensorFlow with its CUDA and cuDNN wheels, "
-            "docs/distributed.md)"]
+            "tensorflow-cpu is installed but nvidia-smi sees 2 GPUs: pip uninstall -y tensorflow-cpu && "
+            f"pip install -e '{ROOT}[gpu]' (TensorFlow with its CUDA and cuDNN wheels, docs/distributed.md)"]
 
 
 def test_a_broken_tensorflow_is_reported_not_raised(tmp_path):
@@ -107,7 +109,9 @@ def test_a_broken_tensorflow_is_reported_not_raised(tmp_path):
     rows = _rows(result.stdout)  # what can be said still is
     assert rows["Keras"] == version("keras") and rows["TensorFlow imports"] == "no: ImportError: broken for the test"
     assert rows["GPUs"].startswith("unknown") and "GiB" in rows["free disk"]
-    assert "advice: TensorFlow does not import (ImportError: broken for the test): pip install -e ." in result.stdout
+    # The advice names this clone (the editable install the suite runs in), with the extra to install.
+    assert ("advice: TensorFlow does not import (ImportError: broken for the test): reinstall it, "
+            f"pip install -e '{ROOT}[cpu]'") in result.stdout  # no nvidia-smi here: the CPU build
 
 
 def _facts(**sections) -> dict:
@@ -120,7 +124,7 @@ def _facts(**sections) -> dict:
         "keras": {"importable": True, "error": None, "backend": "tensorflow", "backend_env": None},
         "cpu": {"cores": 8, "usable_cores": 4}, "gpus": [], "gpu_error": None,
         "nvidia_smi": {"found": False, "gpus": [], "error": None}, "cuda_visible_devices": None,
-        "distribute_auto": {"placement": "1 device (CPU)", "error": None},
+        "distribute_auto": {"placement": "1 device (CPU)", "error": None}, "checkout": None,
         "mixed_precision": mixed_precision([]),
         "disk": {"runs_root": "runs", "checked": "/data", "free_bytes": 50 * GIB, "total_bytes": 100 * GIB,
                  "error": None},
@@ -147,7 +151,7 @@ def test_tensorflow_cpu_while_nvidia_smi_sees_gpus():
     found = problems(_facts(nvidia_smi=SMI_GPUS))
     assert found == [{"id": "tensorflow_cpu_with_gpus", "fatal": False,
                       "advice": "tensorflow-cpu is installed but nvidia-smi sees 2 GPUs: pip uninstall -y tensorflow-cpu "
-                                "&& pip install 'tensorflow[and-cuda]==2.21.0' (TensorFlow with its CUDA and cuDNN "
+                                "&& pip install 'dlbuild[gpu]' (TensorFlow with its CUDA and cuDNN "
                                 "wheels, docs/distributed.md)"}]
     assert exit_code(found) == 0  # the CPU still trains
     assert _ids(_facts(tensorflow=CUDA_BUILD, nvidia_smi=SMI_GPUS, gpus=[{"name": "GPU:0"}])) == []
@@ -156,7 +160,10 @@ def test_tensorflow_cpu_while_nvidia_smi_sees_gpus():
 def test_both_tensorflow_distributions_installed():
     found = problems(_facts(tensorflow={"distributions": ["tensorflow", "tensorflow-cpu"]}))
     assert [p["id"] for p in found] == ["several_tensorflows"]
-    assert "pip uninstall -y tensorflow tensorflow-cpu" in found[0]["advice"]
+    assert found[0]["advice"].endswith("pip uninstall -y tensorflow tensorflow-cpu && pip install 'dlbuild[cpu]'")
+    in_clone = problems(_facts(tensorflow={"distributions": ["tensorflow", "tensorflow-cpu"]}, nvidia_smi=SMI_GPUS,
+                               checkout="/home/me/dlbuild"))
+    assert in_clone[0]["advice"].endswith("&& pip install -e '/home/me/dlbuild[gpu]'")  # GPUs here: the GPU build
 
 
 def test_cuda_build_without_visible_gpus_names_the_libraries_it_expects():
@@ -183,6 +190,12 @@ def test_missing_or_misconfigured_tensorflow_and_keras_are_fatal():
                    keras={"importable": False, "error": "ModuleNotFoundError: No module named 'tensorflow'"},
                    gpus=None, distribute_auto=None)
     assert _ids(no_tf) == ["tensorflow_missing"] and exit_code(problems(no_tf)) == 1  # one advice, not two
+    never = _facts(tensorflow={"importable": False, "distributions": [],
+                               "error": "ModuleNotFoundError: No module named 'tensorflow'"},
+                   keras={"importable": False}, gpus=None, distribute_auto=None, checkout="/c")
+    assert [p["advice"] for p in problems(never)] == [
+        "TensorFlow is not installed (dlbuild installs it with an extra): pip install -e '/c[cpu]' "
+        "(or pip install -e '/c[gpu]' on a machine with an NVIDIA GPU)"]
     no_keras = _facts(keras={"importable": False, "backend": None, "error": "ModuleNotFoundError: keras"})
     assert _ids(no_keras) == ["keras_missing"] and exit_code(problems(no_keras)) == 1
     jax = problems(_facts(keras={"importable": False, "backend": None, "backend_env": "jax",
@@ -192,7 +205,7 @@ def test_missing_or_misconfigured_tensorflow_and_keras_are_fatal():
     assert _ids(_facts(keras={"backend": "torch"})) == ["keras_backend"]
     fails = _facts(distribute_auto={"placement": None, "error": "RuntimeError: NCCL"})
     assert _ids(fails) == ["strategy_fails"] and exit_code(problems(fails)) == 1
-    assert _ids(_facts(gpus=None, gpu_error="RuntimeError: x")) == ["tensorflow_broken"]
+    assert _ids(_facts(gpus=None, gpu_error="RuntimeError: x")) == ["tensorflow_devices"]
 
 
 def test_a_failing_nvidia_smi_is_reported():
